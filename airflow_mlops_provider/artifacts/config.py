@@ -1,0 +1,52 @@
+"""Settings of the artifact layer, read from Airflow's ``[mlops]`` config section."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SECTION = "mlops"
+
+
+def default_artifact_root() -> str:
+    """``$AIRFLOW_HOME/mlops_artifacts``: the embedded default, so a fresh install needs no config."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return Path(home, "mlops_artifacts").resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class ArtifactSettings:
+    """Resolved ``[mlops]`` options.
+
+    :param artifact_root: URL of the folder or bucket prefix that holds every artifact.
+    :param conn_id: Airflow connection for the store (used by ``s3://`` and other remote schemes).
+    :param inline_threshold_bytes: JSON values smaller than this stay inline in the XCom row.
+    :param allow_pickle: whether the cloudpickle format may be written and read.
+    :param signing_key: HMAC key for pickle artifacts; ``None`` means pickles are not signed.
+    :param parquet_compression: Parquet codec for tables.
+    """
+
+    artifact_root: str
+    conn_id: str | None = "aws_default"
+    inline_threshold_bytes: int = 4096
+    allow_pickle: bool = True
+    signing_key: bytes | None = None
+    parquet_compression: str = "zstd"
+
+    @classmethod
+    def from_airflow_config(cls) -> ArtifactSettings:
+        from airflow.providers.common.compat.sdk import conf
+
+        root = (conf.get(SECTION, "artifact_root", fallback="") or "").strip() or default_artifact_root()
+        if "://" not in root:  # a bare path: make it a file URL so every component sees the same root
+            root = Path(root).expanduser().resolve().as_uri()
+        key = conf.get(SECTION, "signing_key", fallback="") or ""
+        return cls(
+            artifact_root=root.rstrip("/"),
+            conn_id=(conf.get(SECTION, "aws_conn_id", fallback="aws_default") or None),
+            inline_threshold_bytes=conf.getint(SECTION, "inline_threshold_bytes", fallback=4096),
+            allow_pickle=conf.getboolean(SECTION, "allow_pickle", fallback=True),
+            signing_key=key.encode() if key else None,
+            parquet_compression=(conf.get(SECTION, "parquet_compression", fallback="zstd") or "none"),
+        )

@@ -1,0 +1,285 @@
+"""Turns Python values into XCom rows plus stored artifacts, and back.
+
+This is the one place that decides, for every value a task returns, what stays inline in the XCom
+row and what goes to the store in which format. The XCom backend, the notebook API and the CLI all
+go through :class:`ArtifactManager`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import platform
+import posixpath
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops_provider.artifacts import codec, lineage
+from airflow_mlops_provider.artifacts.config import ArtifactSettings
+from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
+from airflow_mlops_provider.artifacts.serializers import (
+    Serializer,
+    SerializerDeclined,
+    qualified_name,
+    registry,
+)
+from airflow_mlops_provider.artifacts.serializers.structured import JsonSerializer
+from airflow_mlops_provider.artifacts.store import ArtifactStore
+from airflow_mlops_provider.exceptions import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    PickleNotAllowedError,
+    UnsupportedTypeError,
+)
+
+if TYPE_CHECKING:
+    from airflow_mlops_provider.artifacts.serializers import SerializerRegistry
+
+log = logging.getLogger(__name__)
+
+_HOW_TO_REGISTER = (
+    "Register a serializer for it: subclass airflow_mlops_provider.Serializer and decorate it with "
+    "@airflow_mlops_provider.register_serializer (or expose it through the "
+    "'airflow_mlops_provider.serializers' entry point group)."
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def sign(key: bytes, sha256: str) -> str:
+    return hmac.new(key, sha256.encode(), hashlib.sha256).hexdigest()
+
+
+class ArtifactManager:
+    """Writes and reads artifacts for one configuration.
+
+    :param settings: the ``[mlops]`` settings; read from Airflow's config when omitted.
+    :param serializers: the serializer registry (the global one by default).
+    """
+
+    def __init__(
+        self, settings: ArtifactSettings | None = None, serializers: SerializerRegistry | None = None
+    ) -> None:
+        self.settings = settings or ArtifactSettings.from_airflow_config()
+        self.registry = serializers or registry
+        self.store = ArtifactStore(self.settings.artifact_root, self.settings.conn_id)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def dump(self, value: Any, producer: Producer) -> Any:
+        """Store ``value`` and return the JSON value for its XCom row.
+
+        JSON-able values below ``inline_threshold_bytes`` come back as themselves (encoded by
+        :mod:`codec`); everything else is written to the store and replaced by a reference.
+        """
+        writer = _ValueWriter(self, producer)
+        try:
+            encoded = codec.encode(value, leaf=writer.write_leaf)
+            text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+            # PostgreSQL's JSONB cannot hold NUL characters, so such strings never go inline.
+            if len(text) < self.settings.inline_threshold_bytes and "\\u0000" not in text:
+                return encoded
+            return writer.write(
+                encoded, self.registry.by_name(JsonSerializer.name), qualified_name(type(value))
+            )
+        except BaseException:
+            writer.rollback()
+            raise
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def load(self, row: Any) -> Any:
+        """The value an XCom row stands for, with every referenced artifact loaded and verified."""
+        return codec.decode(row, self._load_row)
+
+    def load_lazy(self, row: Any) -> Any:
+        """Like :meth:`load`, but every stored artifact becomes an :class:`ArtifactRef`."""
+        from airflow_mlops_provider.artifacts.refs import ArtifactRef
+
+        if not any(True for _ in codec.iter_references(row)):
+            return ArtifactRef.from_value(self.load(row))
+
+        def handle(ref_row: dict[str, Any]) -> ArtifactRef[Any]:
+            reference = Reference.from_row(ref_row)
+            lineage.record_read(reference)
+            return ArtifactRef(reference, self)
+
+        return codec.decode(row, handle)
+
+    def _load_row(self, ref_row: dict[str, Any]) -> Any:
+        return self.load_reference(Reference.from_row(ref_row))
+
+    def load_reference(self, reference: Reference) -> Any:
+        lineage.record_read(reference)
+        serializer = self.registry.by_name(reference.serializer)
+        if serializer.uses_pickle:
+            self.check_pickle_allowed(reference)
+        data = self.fetch(reference)
+        value = serializer.read(memoryview(data), reference, self.settings)
+        if getattr(serializer, "returns_encoded", False):
+            value = codec.decode(value, self._load_row)
+        return value
+
+    def fetch(self, reference: Reference) -> bytes:
+        """The verified bytes of an artifact."""
+        try:
+            data = self.store.get_bytes(reference.uri)
+        except ArtifactNotFoundError as err:
+            raise ArtifactNotFoundError(
+                f"The artifact {reference.uri} ({reference.summary}) written by "
+                f"{reference.producer.describe()} is missing from the store. It was deleted after the "
+                "task ran (a lifecycle rule, garbage collection or a manual delete); clear and re-run "
+                "the producing task to write it again."
+            ) from err
+        self.verify(reference, data)
+        return data
+
+    @staticmethod
+    def verify(reference: Reference, data: bytes) -> None:
+        if len(data) != reference.size_bytes or hashlib.sha256(data).hexdigest() != reference.sha256:
+            raise ArtifactIntegrityError(
+                f"The artifact {reference.uri} written by {reference.producer.describe()} does not match "
+                f"the content hash recorded when it was written (expected {reference.size_bytes} bytes "
+                f"with sha256 {reference.sha256}, found {len(data)} bytes). It was modified or "
+                "truncated in the store; re-run the producing task."
+            )
+
+    def check_pickle_allowed(self, reference: Reference) -> None:
+        """Refuse to unpickle unless pickles are allowed and, with a signing key, correctly signed."""
+        where = f"{reference.uri} (written by {reference.producer.describe()})"
+        if not self.settings.allow_pickle:
+            raise PickleNotAllowedError(
+                f"Refusing to unpickle {where}: [mlops] allow_pickle is False on this machine. "
+                "Enable it, or have the producing task return a data type (DataFrame, array, JSON)."
+            )
+        key = self.settings.signing_key
+        if key is None:
+            return
+        if not reference.signature:
+            raise PickleNotAllowedError(
+                f"Refusing to unpickle {where}: it is not signed and [mlops] signing_key is set. It was "
+                "written without a signing key (or by someone else); re-run the producing task with the "
+                "signing key configured."
+            )
+        if not hmac.compare_digest(reference.signature, sign(key, reference.sha256)):
+            raise PickleNotAllowedError(
+                f"Refusing to unpickle {where}: its signature does not match [mlops] signing_key. The "
+                "artifact was tampered with or signed with another key."
+            )
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    def purge(self, row: Any) -> None:
+        """Delete the stored objects an XCom row refers to (all of them live in one write folder)."""
+        folders = {posixpath.dirname(ref["uri"]) for ref in codec.iter_references(row)}
+        for folder in sorted(folders):
+            if posixpath.basename(folder).startswith("try="):
+                self.store.delete_dir(folder)
+            else:
+                log.warning("Not purging %s: it does not look like an artifact folder.", folder)
+
+
+class _ValueWriter:
+    """Writes the artifacts of one XCom value into one fresh folder; removes them on failure."""
+
+    def __init__(self, manager: ArtifactManager, producer: Producer) -> None:
+        self.manager = manager
+        self.producer = producer
+        self.folder: str | None = None
+        self.count = 0
+
+    def write_leaf(self, value: Any) -> dict[str, Any]:
+        settings = self.manager.settings
+        declined: list[str] = []
+        for serializer in self.manager.registry.candidates(value, settings):
+            try:
+                return self.write(value, serializer, qualified_name(type(value)))
+            except SerializerDeclined as err:
+                declined.append(f"{serializer.name}: {err}")
+                log.warning("Serializer %s declined %s; trying the next one.", serializer.name, err)
+        value_type = qualified_name(type(value))
+        refused = [n for n in self.manager.registry.declining(value, settings) if n != "cloudpickle"]
+        if refused:
+            declined.append(f"the serializer(s) {', '.join(refused)} do not accept this particular value")
+        reason = "; ".join(declined) or "no serializer is registered for it or its base classes"
+        if not settings.allow_pickle:
+            reason += "; the pickle fallback is disabled ([mlops] allow_pickle = False)"
+        raise UnsupportedTypeError(
+            f"Cannot store a value of type {value_type} returned by {self.producer.describe()}: "
+            f"{reason}. {_HOW_TO_REGISTER}"
+        )
+
+    def write(self, value: Any, serializer: Serializer, value_type: str) -> dict[str, Any]:
+        store, settings = self.manager.store, self.manager.settings
+        if self.folder is None:
+            self.folder = store.new_write_dir(self.producer)
+        index = self.count
+        self.count += 1
+        data_url = f"{self.folder}/{index}{serializer.extension}"
+        try:
+            with store.open_write(data_url) as out:
+                details = serializer.write(value, out, settings)
+        except (ArtifactError, SerializerDeclined):
+            raise
+        except Exception as err:
+            raise UnsupportedTypeError(
+                f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned by "
+                f"{self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
+            ) from err
+        signature = None
+        if serializer.uses_pickle and settings.signing_key:
+            signature = sign(settings.signing_key, out.sha256)
+        reference = Reference(
+            uri=data_url,
+            type=value_type,
+            serializer=serializer.name,
+            format=serializer.format,
+            format_version=serializer.format_version,
+            size_bytes=out.size,
+            sha256=out.sha256,
+            producer=self.producer,
+            summary=serializer.describe(value_type, details),
+            details=details,
+            signature=signature,
+        )
+        from airflow_mlops_provider import __version__
+
+        manifest = Manifest(
+            artifact_id=uuid.uuid4().hex,
+            reference=reference,
+            media_type=serializer.media_type,
+            created_at=_now(),
+            versions={
+                "python": platform.python_version(),
+                "airflow_mlops_provider": __version__,
+                **serializer.library_versions(value),
+            },
+            execution=lineage.execution(),
+        )
+        preview = self._preview(serializer, value, details)
+        if preview is not None:
+            store.put_bytes(f"{self.folder}/{index}.preview.json", preview)
+        store.put_bytes(f"{self.folder}/{index}.manifest.json", manifest.to_json())
+        return reference.to_row()
+
+    def _preview(self, serializer: Serializer, value: Any, details: dict[str, Any]) -> bytes | None:
+        """The serializer's preview as JSON bytes; a failing preview never fails the task."""
+        try:
+            preview = serializer.preview(value, details)
+            return None if preview is None else json.dumps(preview, allow_nan=False, default=str).encode()
+        except Exception:
+            log.warning("Could not compute a preview with %s", serializer.name, exc_info=True)
+            return None
+
+    def rollback(self) -> None:
+        if self.folder is not None:
+            try:
+                self.manager.store.delete_dir(self.folder)
+            except Exception:
+                log.warning("Could not remove the partial artifacts in %s", self.folder, exc_info=True)

@@ -1,0 +1,142 @@
+"""Bounded previews of values, computed at write time (see ``Serializer.preview``).
+
+Every preview is plain JSON with a ``kind`` and stays small: tables show at most ``MAX_ROWS`` rows
+and ``MAX_COLUMNS`` columns with cells cut at ``MAX_CELL`` characters, texts are truncated, images
+become thumbnails. Nothing here is HTML: whoever renders a preview must escape it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from typing import Any
+
+MAX_ROWS = 50
+MAX_COLUMNS = 100
+MAX_CELL = 200
+MAX_TEXT = 20_000
+MAX_PREVIEW_BYTES = 300_000
+THUMBNAIL_PIXELS = 256
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":
+        try:
+            return _cell(item())
+        except (TypeError, ValueError):
+            pass
+    text = str(value)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def table_preview(frame: Any) -> dict[str, Any]:
+    """Schema, row count, per-column summary statistics and the first rows of a pandas DataFrame."""
+    import numpy as np
+    import pandas as pd
+
+    columns = list(frame.columns[:MAX_COLUMNS])
+    stats: dict[str, dict[str, Any]] = {}
+    for name in columns:
+        series = frame[name]
+        entry: dict[str, Any] = {"dtype": str(series.dtype), "nulls": int(series.isna().sum())}
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
+                    entry.update(
+                        min=_number(finite.min()),
+                        max=_number(finite.max()),
+                        mean=_number(finite.mean()),
+                        std=_number(finite.std()),
+                    )
+        elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
+            counts = series.value_counts(dropna=True).head(5)
+            entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
+        stats[str(name)] = entry
+    head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
+    index_names = [str(n) if n is not None else "" for n in head.index.names]
+    rows = [
+        [_cell(i) for i in (idx if isinstance(idx, tuple) else (idx,))] + [_cell(v) for v in row]
+        for idx, row in zip(head.index, head.itertuples(index=False, name=None), strict=False)
+    ]
+    preview = {
+        "kind": "table",
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "index": index_names,
+        "schema": [{"name": str(n), "dtype": str(frame[n].dtype)} for n in columns],
+        "stats": stats,
+        "head": rows,
+        "truncated_columns": len(frame.columns) > MAX_COLUMNS,
+    }
+    while len(json.dumps(preview)) > MAX_PREVIEW_BYTES and preview["head"]:
+        preview["head"] = preview["head"][: len(preview["head"]) // 2]
+    return preview
+
+
+def array_preview(array: Any) -> dict[str, Any]:
+    import numpy as np
+
+    preview: dict[str, Any] = {"kind": "array", "shape": list(array.shape), "dtype": str(array.dtype)}
+    flat = array.reshape(-1)
+    preview["sample"] = [_cell(v) for v in flat[:20].tolist()]
+    if array.dtype.kind in "biuf" and flat.size:
+        values = flat.astype("float64")
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            with np.errstate(over="ignore", invalid="ignore"):
+                preview["stats"] = {
+                    "min": _number(finite.min()),
+                    "max": _number(finite.max()),
+                    "mean": _number(finite.mean()),
+                    "std": _number(finite.std()),
+                }
+    return preview
+
+
+def text_preview(encoded_json: Any) -> dict[str, Any]:
+    text = json.dumps(encoded_json, indent=2, ensure_ascii=False, allow_nan=False)
+    return {"kind": "json", "text": text[:MAX_TEXT], "truncated": len(text) > MAX_TEXT, "chars": len(text)}
+
+
+def image_preview(image: Any) -> dict[str, Any]:
+    thumbnail = image.copy()
+    thumbnail.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+    if thumbnail.mode not in ("RGB", "RGBA", "L", "LA"):
+        thumbnail = thumbnail.convert("RGBA")
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format="PNG")
+    return {
+        "kind": "image",
+        "width": image.width,
+        "height": image.height,
+        "mode": image.mode,
+        "thumbnail_png_base64": base64.b64encode(buffer.getvalue()).decode(),
+    }
+
+
+def bytes_preview(data: bytes) -> dict[str, Any]:
+    return {"kind": "bytes", "size": len(data), "head_hex": bytes(data[:64]).hex()}
+
+
+def object_preview(details: dict[str, Any]) -> dict[str, Any]:
+    """Pickled objects are shown by what was recorded when they were written, never unpickled."""
+    return {"kind": "object", **{k: details[k] for k in ("class", "repr", "params") if k in details}}

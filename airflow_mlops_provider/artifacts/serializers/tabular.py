@@ -1,0 +1,281 @@
+"""Tables (pandas, polars, pyarrow): Parquet with zstd and page checksums.
+
+pyarrow keeps the pandas metadata (index, categoricals, tz-aware timestamps, nullable ints), so a
+DataFrame comes back with the same dtypes. Row groups are sized so that a reader can stream them
+(:meth:`~airflow_mlops_provider.artifacts.refs.ArtifactRef.iter_batches`) within a small memory
+budget, and page checksums let partial reads detect corruption without hashing the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from airflow_mlops_provider.artifacts.serializers import Serializer, SerializerDeclined
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from airflow_mlops_provider.artifacts.config import ArtifactSettings
+    from airflow_mlops_provider.artifacts.manifest import Reference
+
+_TARGET_ROW_GROUP_BYTES = 64 * 1024 * 1024
+_MAX_DTYPES_IN_SUMMARY = 100
+_SERIES_NAME_KEY = b"airflow_mlops.series_name"
+_EMPTY_CATEGORIES_KEY = b"airflow_mlops.empty_categories"
+
+
+def _row_group_size(table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 1
+    per_row = max(1, table.nbytes // table.num_rows)
+    return int(min(max(_TARGET_ROW_GROUP_BYTES // per_row, 1024), 1 << 20))
+
+
+def _compression(settings: ArtifactSettings) -> str | None:
+    codec = settings.parquet_compression.lower()
+    return None if codec in ("none", "") else codec
+
+
+def write_parquet(table: pa.Table, sink: BinaryIO, settings: ArtifactSettings) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        table,
+        sink,
+        compression=_compression(settings),
+        row_group_size=_row_group_size(table),
+        write_page_checksum=True,
+    )
+
+
+def read_parquet(data: Any, columns: list[str] | None = None) -> pa.Table:
+    """Read a whole Parquet file held in memory (or a seekable stream), verifying page checksums."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = data if not isinstance(data, (bytes, memoryview)) else pa.BufferReader(data)
+    return pq.ParquetFile(source, page_checksum_verification=True).read(
+        columns=columns, use_pandas_metadata=True
+    )
+
+
+class _ParquetSerializer(Serializer):
+    format = "parquet"
+    extension = ".parquet"
+    media_type = "application/vnd.apache.parquet"
+
+    def to_arrow(self, value: Any) -> pa.Table:
+        raise NotImplementedError
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        raise NotImplementedError
+
+    def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
+        return {field.name: str(field.type) for field in table.schema}
+
+    def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
+        import pyarrow as pa
+
+        try:
+            table = self.to_arrow(value)
+        except (pa.ArrowException, ValueError, TypeError) as err:
+            raise SerializerDeclined(f"Parquet cannot hold this {type(value).__name__}: {err}") from err
+        write_parquet(table, sink, settings)
+        dtypes = self.dtypes(value, table)
+        return {
+            "rows": table.num_rows,
+            "columns": len(dtypes),
+            "dtypes": dict(list(dtypes.items())[:_MAX_DTYPES_IN_SUMMARY]),
+            "memory_bytes": int(table.nbytes),
+        }
+
+    def read(self, data: memoryview, reference: Reference, settings: ArtifactSettings) -> Any:
+        return self.from_arrow(read_parquet(data), reference)
+
+    def describe(self, value_type: str, details: dict[str, Any]) -> str:
+        kind = value_type.rsplit(".", 1)[-1]
+        return f"{kind} {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns (Parquet)"
+
+    def library_versions(self, value: Any) -> dict[str, str]:
+        import pyarrow as pa
+
+        return {"pyarrow": pa.__version__}
+
+    def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
+        from airflow_mlops_provider.artifacts.previews import table_preview
+
+        return table_preview(self.to_frame(value))
+
+    def to_frame(self, value: Any) -> Any:
+        """A pandas view of (the start of) the value, for previews."""
+        return self.to_arrow(value).slice(0, 10_000).to_pandas()
+
+
+class ArrowTableSerializer(_ParquetSerializer):
+    name = "arrow.table"
+    types = ("pyarrow.lib.Table",)
+
+    def to_arrow(self, value: Any) -> pa.Table:
+        return value
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        return table
+
+
+class PandasDataFrameSerializer(_ParquetSerializer):
+    name = "pandas.dataframe"
+    types = ("pandas.core.frame.DataFrame",)
+
+    def to_arrow(self, value: Any) -> pa.Table:
+        import pyarrow as pa
+
+        if not value.columns.is_unique:
+            raise ValueError("column names are not unique")
+        if not all(isinstance(c, str) for c in value.columns):
+            raise ValueError("column names are not all strings")
+        table = pa.Table.from_pandas(value, preserve_index=None)
+        if len(value) == 0:
+            # Parquet keeps categories in the data's dictionary pages: an empty frame has none.
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), _EMPTY_CATEGORIES_KEY: _categories_of(value)}
+            )
+        return table
+
+    def to_frame(self, value: Any) -> Any:
+        return value
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        raw_categories = (table.schema.metadata or {}).get(_EMPTY_CATEGORIES_KEY)
+        # Free each Arrow column as soon as it is converted: peak memory stays near one copy.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        return _restore_categories(frame, raw_categories) if raw_categories else frame
+
+    def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
+        return {str(name): str(dtype) for name, dtype in value.dtypes.items()}
+
+    def library_versions(self, value: Any) -> dict[str, str]:
+        import pandas as pd
+
+        return super().library_versions(value) | {"pandas": pd.__version__}
+
+
+class PandasSeriesSerializer(PandasDataFrameSerializer):
+    name = "pandas.series"
+    types = ("pandas.core.series.Series",)
+
+    def to_arrow(self, value: Any) -> pa.Table:
+        from airflow_mlops_provider.artifacts import codec
+
+        table = super().to_arrow(value.to_frame(name="value"))
+        try:
+            name = json.dumps(codec.encode(value.name)).encode()
+        except codec.NotEncodable as err:
+            raise SerializerDeclined(f"the series name {value.name!r} is not JSON-encodable") from err
+        return table.replace_schema_metadata({**(table.schema.metadata or {}), _SERIES_NAME_KEY: name})
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        from airflow_mlops_provider.artifacts import codec
+
+        raw_name = (table.schema.metadata or {}).get(_SERIES_NAME_KEY, b"null")
+        frame = table.to_pandas()
+        series = frame.iloc[:, 0]
+        series.name = codec.decode(json.loads(raw_name), lambda ref: None)
+        return series
+
+    def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
+        return {str(value.name): str(value.dtype)}
+
+    def to_frame(self, value: Any) -> Any:
+        return value.to_frame(name=str(value.name) if value.name is not None else "value")
+
+
+class PolarsDataFrameSerializer(_ParquetSerializer):
+    name = "polars.dataframe"
+    types = ("polars.dataframe.frame.DataFrame",)
+
+    def to_arrow(self, value: Any) -> pa.Table:
+        return value.to_arrow()
+
+    def to_frame(self, value: Any) -> Any:
+        return value.head(10_000).to_pandas()
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(table)
+
+    def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
+        return {name: str(dtype) for name, dtype in value.schema.items()}
+
+    def library_versions(self, value: Any) -> dict[str, str]:
+        import polars as pl
+
+        return super().library_versions(value) | {"polars": pl.__version__}
+
+
+class ArrowStreamSerializer(_ParquetSerializer):
+    """A ``pyarrow.RecordBatchReader``: written batch by batch, so a task can emit a table larger
+    than its memory. It reads back as a ``pyarrow.Table`` (or stream it with an ``ArtifactRef``)."""
+
+    name = "arrow.stream"
+    types = ("pyarrow.lib.RecordBatchReader",)
+
+    def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
+        import pyarrow.parquet as pq
+
+        rows = nbytes = 0
+        with pq.ParquetWriter(
+            sink, value.schema, compression=_compression(settings), write_page_checksum=True
+        ) as writer:
+            for batch in value:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        dtypes = {field.name: str(field.type) for field in value.schema}
+        return {
+            "rows": rows,
+            "columns": len(dtypes),
+            "dtypes": dict(list(dtypes.items())[:_MAX_DTYPES_IN_SUMMARY]),
+            "memory_bytes": nbytes,
+        }
+
+    def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
+        return table
+
+    def describe(self, value_type: str, details: dict[str, Any]) -> str:
+        return f"Table {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns (Parquet)"
+
+    def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
+        return None  # the stream was consumed by write(); details hold the schema
+
+
+def _categories_of(frame: Any) -> bytes:
+    from airflow_mlops_provider.artifacts import codec
+
+    found = {}
+    for name, dtype in frame.dtypes.items():
+        if str(dtype) == "category":
+            try:
+                categories = codec.encode(dtype.categories.tolist())
+            except codec.NotEncodable:
+                continue
+            found[name] = {
+                "categories": categories,
+                "dtype": str(dtype.categories.dtype),
+                "ordered": bool(dtype.ordered),
+            }
+    return json.dumps(found).encode()
+
+
+def _restore_categories(frame: Any, raw: bytes) -> Any:
+    import pandas as pd
+
+    from airflow_mlops_provider.artifacts import codec
+
+    for name, spec in json.loads(raw).items():
+        if name in frame.columns:
+            categories = pd.Index(codec.decode(spec["categories"], lambda ref: None), dtype=spec["dtype"])
+            frame[name] = frame[name].astype(pd.CategoricalDtype(categories, ordered=spec["ordered"]))
+    return frame

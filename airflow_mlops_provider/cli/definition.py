@@ -1,0 +1,174 @@
+"""Definitions of the ``airflow mlops`` commands, loaded by Airflow's CLI parser.
+
+Registered in ``get_provider_info()["cli"]``. Airflow imports this module on every ``airflow``
+invocation, so it only builds argument specs; the commands' modules load when one of them runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.cli.cli_config import CLICommand
+
+_TARGET_HELP = (
+    "An artifact URI (as shown by `airflow mlops artifacts list`), or DAG_ID RUN_ID TASK_ID "
+    "(RUN_ID may be 'latest': the newest successful run)"
+)
+
+
+def get_mlops_cli_commands() -> list[CLICommand]:
+    """The ``airflow mlops`` command group: ``artifacts list|show|get``, ``lineage`` and ``gc``."""
+    from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+
+    output = Arg(
+        ("--output",),
+        help="Output format: 'table' (human-readable text, the default) or 'json'",
+        choices=("table", "json"),
+        default="table",
+        metavar="FORMAT",
+    )
+    target = Arg(("target",), help=_TARGET_HELP, nargs="+", metavar="URI | DAG_ID RUN_ID TASK_ID")
+    key = Arg(("--key",), help="XCom key (with DAG_ID RUN_ID TASK_ID)", default="return_value")
+    map_index = Arg(
+        ("--map-index",),
+        help="Map index of a mapped task instance (with DAG_ID RUN_ID TASK_ID)",
+        type=int,
+        default=-1,
+    )
+    verbose = Arg(("-v", "--verbose"), help="Print more details", action="store_true")
+
+    artifacts = (
+        ActionCommand(
+            name="list",
+            help="List the artifacts (and inline XCom values) of a DAG's runs, newest run first",
+            func=lazy_load_command("airflow_mlops_provider.cli.artifacts_command.artifacts_list"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(("--run",), help="Only this run (a run id, or 'latest')", metavar="RUN_ID"),
+                Arg(("--task",), help="Only this task", metavar="TASK_ID"),
+                Arg(("--key",), help="Only this XCom key"),
+                Arg(
+                    ("--include-records",),
+                    help="Also list the provider's own check/metric/task records (mlops.* keys)",
+                    action="store_true",
+                ),
+                output,
+            ),
+        ),
+        ActionCommand(
+            name="show",
+            help="Show an artifact's manifest and a preview (never unpickles)",
+            description=(
+                "Show an artifact's manifest and a bounded preview: the schema and first rows of a "
+                "table (first row group only), shape/dtype/sample of arrays, pretty-printed JSON, the "
+                "size and mode of images, the first bytes of binary data, and the recorded class, repr "
+                "and params of pickled objects (which are never unpickled)."
+            ),
+            func=lazy_load_command("airflow_mlops_provider.cli.artifacts_command.artifacts_show"),
+            args=(target, key, map_index, output),
+        ),
+        ActionCommand(
+            name="get",
+            help="Download an artifact's data object, verifying its SHA-256 while streaming",
+            func=lazy_load_command("airflow_mlops_provider.cli.artifacts_command.artifacts_get"),
+            args=(
+                target,
+                Arg(
+                    ("-o", "--output-path"),
+                    help="File (or existing folder) to write to",
+                    required=True,
+                    metavar="PATH",
+                ),
+                key,
+                map_index,
+                Arg(("--force",), help="Overwrite PATH if it exists", action="store_true"),
+                Arg(
+                    ("--progress",),
+                    help="Always show a progress bar on stderr (default: for objects of 8 MiB or more "
+                    "when stderr is a terminal)",
+                    action="store_true",
+                ),
+            ),
+        ),
+    )
+    commands = (
+        GroupCommand(
+            name="artifacts",
+            help="List, inspect and download stored artifacts",
+            subcommands=artifacts,
+        ),
+        ActionCommand(
+            name="lineage",
+            help="Show the upstream tree of an artifact: producing tasks, code hashes, params, inputs",
+            func=lazy_load_command("airflow_mlops_provider.cli.lineage.lineage"),
+            args=(
+                target,
+                key,
+                map_index,
+                Arg(("--depth",), help="How many levels of inputs to follow", type=int, default=25),
+                output,
+            ),
+        ),
+        ActionCommand(
+            name="diff",
+            help="Show how the DAG's structure and code changed between two runs (recorded snapshots)",
+            func=lazy_load_command("airflow_mlops_provider.cli.diff.diff"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(("run_a",), help="The earlier run id"),
+                Arg(("run_b",), help="The later run id"),
+                output,
+            ),
+        ),
+        ActionCommand(
+            name="gc",
+            help="Delete stored artifacts that no XCom row refers to any more",
+            description=(
+                "Delete the write folders of the artifact store that no XCom row refers to (XComs cleared "
+                "from the UI or REST API, or removed by `airflow db clean`, leave their objects behind). "
+                "Folders younger than the grace period, anything under _snapshots/ and paths that are "
+                "not artifact write folders are never touched. Referenced artifacts are only deleted with "
+                "an explicit --older-than and --include-referenced."
+            ),
+            func=lazy_load_command("airflow_mlops_provider.cli.gc.gc"),
+            args=(
+                Arg(
+                    ("--older-than",),
+                    help="Retention age (30d, 12h, 90m, 2w; default: the retention_days option of the "
+                    "mlops config section, 0 = off). Referenced artifacts older than this are reported, "
+                    "and deleted with --include-referenced",
+                    metavar="AGE",
+                ),
+                Arg(
+                    ("--include-referenced",),
+                    help="Also delete artifacts that XCom rows still refer to when older than --older-than "
+                    "(which must be given explicitly); never those of unfinished runs",
+                    action="store_true",
+                ),
+                Arg(
+                    ("--grace",),
+                    help="Never delete folders whose newest object is younger than this (default 1h), so "
+                    "uploads of running tasks are safe",
+                    default="1h",
+                    metavar="AGE",
+                ),
+                Arg(("--dry-run",), help="Report what would be deleted; delete nothing", action="store_true"),
+                Arg(
+                    ("--force",),
+                    help="Delete even if no write folder at all is referenced by an XCom row (by default "
+                    "that is refused: it is what a CLI pointed at the wrong metadata DB sees)",
+                    action="store_true",
+                ),
+                output,
+                verbose,
+            ),
+        ),
+    )
+    return [
+        GroupCommand(
+            name="mlops",
+            help="Artifacts of the MLOps provider: list, show, get, lineage, diff, gc",
+            subcommands=commands,
+        )
+    ]

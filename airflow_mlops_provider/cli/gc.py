@@ -1,0 +1,418 @@
+"""``airflow mlops gc``: delete stored artifacts no XCom row refers to any more.
+
+Airflow deletes XCom rows without calling the backend's ``purge`` when they are cleared from the UI
+or the REST API, by ``airflow db clean`` and by cascading deletes of runs: their objects stay in
+the store, orphaned. This command finds and removes them.
+
+Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothing):
+
+* The unit is the **write folder** (``dag_id=../run_id=../task_id=../map_index=../key=../try=<n>-<id>``):
+  every object of one XCom value lives in one folder. A folder is *referenced* if any XCom row of
+  the metadata DB refers to an object inside it. Rows are matched on the layout below the root
+  (``dag_id=...`` to ``try=...``, which includes a random write id), so a root spelled differently on
+  the workers (another mount point, a trailing slash) still protects its folders.
+* Anything that does not look like a write folder is never touched: ``<root>/_snapshots/``, other
+  paths, and ``try=`` folders holding files other than ``<n>.<ext>`` objects and manifests.
+* Folders whose newest object is younger than the grace period (``--grace``, 1 hour by default) are
+  never deleted: a running task uploads its objects before Airflow writes the XCom row.
+* Referenced folders are never deleted, except when ``--older-than`` is given **explicitly** together
+  with ``--include-referenced``: then referenced folders older than that age are deleted too (the
+  XCom rows stay and reading them raises ``ArtifactNotFoundError`` naming the URI and the producer),
+  except those of runs that are not finished (queued or running). ``[mlops] retention_days`` alone
+  only reports such folders.
+* The XCom rows are read before the store is listed, and if the store holds write folders but none
+  of them is referenced by any XCom row, nothing is deleted without ``--force``: that is what a CLI
+  pointed at the wrong metadata DB would see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops_provider.artifacts import codec
+from airflow_mlops_provider.exceptions import ArtifactError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable
+
+    from sqlalchemy.orm import Session
+
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+
+SNAPSHOTS_PREFIX = "_snapshots/"
+DEFAULT_GRACE = timedelta(hours=1)
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
+
+_FOLDER = r"dag_id=[^/]+/run_id=[^/]+/task_id=[^/]+/map_index=-?\d+/key=[^/]+/try=\d+-[0-9a-f]+"
+WRITE_FOLDER = re.compile(rf"^{_FOLDER}$")
+_FOLDER_IN_URI = re.compile(rf"(?:^|/)({_FOLDER})/[^/]+$")
+_FOLDER_PREFIX = re.compile(rf"^({_FOLDER})/")
+# <n>.<ext>, <n>.manifest.json and the temporary names of local writes (<n>.<ext>.tmp-<hex>).
+OBJECT_NAME = re.compile(r"^\d+(?:\.[A-Za-z0-9_\-]+)*$")
+
+
+class GcRefused(ArtifactError):
+    """Deleting would be unsafe (e.g. no write folder is referenced: wrong metadata DB?)."""
+
+
+@dataclass
+class GcFolder:
+    """One write folder of the store."""
+
+    uri: str
+    relative: str
+    size_bytes: int = 0
+    objects: int = 0
+    newest: datetime | None = None
+    referenced: bool = False
+    run_states: set[str] = field(default_factory=set)
+    reason: str = ""
+    unknown_age: bool = False
+
+    def age(self, now: datetime) -> timedelta | None:
+        return None if self.newest is None or self.unknown_age else now - self.newest
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        age = self.age(now)
+        return {
+            "uri": self.uri,
+            "size_bytes": self.size_bytes,
+            "objects": self.objects,
+            "newest_object_at": self.newest.isoformat() if self.newest else None,
+            "age_seconds": None if age is None else int(age.total_seconds()),
+            "referenced": self.referenced,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class GcReport:
+    """What :func:`collect_garbage` found and did (or would do, with ``dry_run``)."""
+
+    root: str
+    dry_run: bool
+    grace: timedelta
+    older_than: timedelta | None
+    include_referenced: bool
+    now: datetime
+    xcom_rows: int = 0
+    referencing_rows: int = 0
+    deleted: list[GcFolder] = field(default_factory=list)
+    kept_referenced: list[GcFolder] = field(default_factory=list)
+    kept_expired: list[GcFolder] = field(default_factory=list)
+    kept_young: list[GcFolder] = field(default_factory=list)
+    skipped_paths: list[str] = field(default_factory=list)
+    skipped_snapshots: int = 0
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        def group(items: list[GcFolder]) -> dict[str, Any]:
+            return {
+                "folders": len(items),
+                "bytes": sum(f.size_bytes for f in items),
+                "items": [f.to_dict(self.now) for f in items],
+            }
+
+        return {
+            "root": self.root,
+            "dry_run": self.dry_run,
+            "grace_seconds": int(self.grace.total_seconds()),
+            "older_than_seconds": None if self.older_than is None else int(self.older_than.total_seconds()),
+            "include_referenced": self.include_referenced,
+            "xcom_rows": self.xcom_rows,
+            "referencing_rows": self.referencing_rows,
+            "deleted" if not self.dry_run else "would_delete": group(self.deleted),
+            "freed_bytes": 0 if self.dry_run else self.freed_bytes,
+            "kept_referenced": group(self.kept_referenced),
+            "kept_expired_referenced": group(self.kept_expired),
+            "kept_young": group(self.kept_young),
+            "skipped_paths": self.skipped_paths,
+            "skipped_snapshot_objects": self.skipped_snapshots,
+        }
+
+
+def folder_of_uri(uri: str) -> str | None:
+    """The ``dag_id=.../try=...`` part of an artifact URI (``None`` if it has another layout)."""
+    match = _FOLDER_IN_URI.search(uri)
+    return match.group(1) if match else None
+
+
+def live_folders(session: Session | None = None) -> tuple[dict[str, set[str]], int, int]:
+    """Write folders referenced by XCom rows (with their runs' states), rows scanned, rows referencing."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    from airflow_mlops_provider.notebook import _session_scope
+
+    live: dict[str, set[str]] = defaultdict(set)
+    scanned = referencing = 0
+    stmt = (
+        select(XComModel.value, DagRun.state)
+        .outerjoin(DagRun, DagRun.id == XComModel.dag_run_id)
+        .execution_options(yield_per=2000)
+    )
+    with _session_scope(session) as s:
+        for value, state in s.execute(stmt):
+            scanned += 1
+            found = False
+            for ref in codec.iter_references(value):
+                folder = folder_of_uri(str(ref.get("uri", "")))
+                if folder is not None:
+                    live[folder].add(str(state) if state is not None else "unknown")
+                    found = True
+            referencing += found
+    return live, scanned, referencing
+
+
+def _timestamp(info: dict[str, Any]) -> datetime | None:
+    for name in ("LastModified", "last_modified", "mtime", "updated", "modified", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+def _list_store(manager: ArtifactManager) -> Iterable[tuple[str, int, datetime | None]]:
+    """``(path relative to the root, size, modification time)`` of every object in the store."""
+    store = manager.store
+    prefix = store.fs_path(store.root).rstrip("/")
+    with store._errors("list", store.root):
+        store.fs.invalidate_cache(prefix)  # another process may have written or deleted objects
+        found = store.fs.find(prefix, detail=True) if store.fs.exists(prefix) else {}
+    for name, info in found.items():
+        if info.get("type", "file") != "file":
+            continue
+        path = name if name.startswith("/") or not prefix.startswith("/") else "/" + name.lstrip("/")
+        if not path.startswith(prefix + "/"):
+            continue
+        yield path[len(prefix) + 1 :], int(info.get("size") or 0), _timestamp(info)
+
+
+def _remove_empty_parents(manager: ArtifactManager, relative: str) -> None:
+    """On local disks, remove the now empty ``key=``/``map_index=``/... folders above a deleted one."""
+    store = manager.store
+    if not store.is_local:
+        return
+    root = store.fs_path(store.root)
+    parent = posixpath.dirname(relative)
+    while parent:
+        try:
+            os.rmdir(posixpath.join(root, parent))
+        except OSError:
+            return
+        parent = posixpath.dirname(parent)
+
+
+def collect_garbage(
+    manager: ArtifactManager | None = None,
+    *,
+    older_than: timedelta | None = None,
+    include_referenced: bool = False,
+    grace: timedelta = DEFAULT_GRACE,
+    dry_run: bool = False,
+    force: bool = False,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> GcReport:
+    """Delete orphaned write folders (and, on request, expired referenced ones) of the artifact store.
+
+    :param manager: the artifact manager (its store is the one collected).
+    :param older_than: the retention age: referenced folders older than this are reported and, with
+        ``include_referenced``, deleted. Orphans are deleted once older than ``grace`` regardless.
+    :param include_referenced: also delete referenced folders older than ``older_than`` (required)
+        whose runs are finished.
+    :param grace: folders whose newest object is younger than this are never deleted.
+    :param dry_run: report what would be deleted; delete nothing.
+    :param force: delete even when no write folder at all is referenced by an XCom row.
+    :raises GcRefused: nothing referenced (see ``force``).
+    :raises ArtifactStoreError: the store cannot be listed or a delete failed.
+    """
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+
+    if include_referenced and older_than is None:
+        raise ValueError("include_referenced needs an explicit older_than.")
+    manager = manager or ArtifactManager()
+    now = now or datetime.now(timezone.utc)
+    report = GcReport(manager.store.root, dry_run, grace, older_than, include_referenced, now)
+
+    # The DB first: a folder written after this scan is younger than the grace period.
+    live, report.xcom_rows, report.referencing_rows = live_folders(session)
+
+    folders: dict[str, GcFolder] = {}
+    files: dict[str, list[str]] = defaultdict(list)
+    foreign: set[str] = set()
+    for relative, size, modified in _list_store(manager):
+        if relative.startswith(SNAPSHOTS_PREFIX):
+            report.skipped_snapshots += 1
+            continue
+        folder, _, name = relative.rpartition("/")
+        if not WRITE_FOLDER.match(folder):
+            inside = _FOLDER_PREFIX.match(relative)
+            if inside:  # something nested inside a write folder: leave the whole folder alone
+                foreign.add(inside.group(1))
+                files[inside.group(1)].append(relative)
+            else:
+                report.skipped_paths.append(relative)
+            continue
+        if not OBJECT_NAME.match(name):
+            foreign.add(folder)
+        files[folder].append(relative)
+        info = folders.setdefault(folder, GcFolder(f"{manager.store.root}/{folder}", folder))
+        info.size_bytes += size
+        info.objects += 1
+        if modified is None:
+            info.unknown_age = True  # cannot prove it is old: treat it as young
+        elif info.newest is None or modified > info.newest:
+            info.newest = modified
+    for folder in sorted(foreign):  # not what the provider writes: never touched
+        folders.pop(folder, None)
+        report.skipped_paths.extend(files[folder])
+
+    to_delete: list[GcFolder] = []
+    for relative in sorted(folders):
+        info = folders[relative]
+        states = live.get(relative)
+        info.referenced = states is not None
+        info.run_states = set(states or ())
+        age = info.age(now)
+        if age is None or age < grace:
+            info.reason = f"younger than the grace period ({grace})"
+            report.kept_young.append(info)
+        elif not info.referenced:
+            info.reason = "orphaned: no XCom row refers to it"
+            to_delete.append(info)
+        elif older_than is not None and age >= older_than:
+            unfinished = info.run_states - FINISHED_RUN_STATES
+            if include_referenced and not unfinished:
+                info.reason = f"referenced, older than {older_than} (--include-referenced)"
+                to_delete.append(info)
+            else:
+                info.reason = f"referenced, older than {older_than}" + (
+                    f"; run not finished ({', '.join(sorted(unfinished))})" if unfinished else ""
+                )
+                report.kept_expired.append(info)
+        else:
+            info.reason = "referenced by an XCom row"
+            report.kept_referenced.append(info)
+
+    referenced_any = any(f.referenced for f in folders.values())
+    if to_delete and not referenced_any and not force and not dry_run:
+        raise GcRefused(
+            f"Refusing to delete {len(to_delete)} folder(s): none of the {len(folders)} write folders under "
+            f"{manager.store.root} is referenced by an XCom row of this metadata DB ({report.xcom_rows} rows "
+            "scanned). Check that this machine uses the workers' metadata DB ([database] sql_alchemy_conn) "
+            "and artifact root; if every XCom row was really deleted, re-run with --force."
+        )
+    for info in to_delete:
+        if not dry_run:
+            manager.store.delete_dir(info.uri)
+            _remove_empty_parents(manager, info.relative)
+        report.deleted.append(info)
+    return report
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def _render(report: GcReport, verbose: bool) -> list[str]:
+    from airflow_mlops_provider.cli._common import human_bytes, human_duration
+
+    def line(label: str, items: list[GcFolder]) -> str:
+        size = sum(f.size_bytes for f in items)
+        return f"  {label}: {len(items)} folder(s), {human_bytes(size)}"
+
+    verb = "would delete" if report.dry_run else "deleted"
+    lines = [
+        f"Artifact root: {report.root}",
+        f"XCom rows scanned: {report.xcom_rows} ({report.referencing_rows} refer to stored artifacts)",
+        "Write folders:",
+        line(f"{verb} (orphaned{', or expired' if report.include_referenced else ''})", report.deleted),
+        line("kept, referenced by an XCom row", report.kept_referenced),
+        line(f"kept, younger than the grace period ({human_duration(report.grace)})", report.kept_young),
+    ]
+    if report.older_than is not None:
+        lines.append(
+            line(
+                f"kept, older than {human_duration(report.older_than)} but referenced"
+                + ("" if report.include_referenced else " (--include-referenced deletes them)"),
+                report.kept_expired,
+            )
+        )
+    lines.append(
+        f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
+        f"{report.skipped_snapshots} object(s) under {SNAPSHOTS_PREFIX}"
+    )
+    if verbose or report.dry_run:
+        for info in report.deleted:
+            age = info.age(report.now)
+            age_text = human_duration(timedelta(seconds=int(age.total_seconds()))) if age else "?"
+            size = human_bytes(info.size_bytes)
+            lines.append(
+                f"{verb}: {info.uri} ({info.objects} objects, {size}, age {age_text}; {info.reason})"
+            )
+    if verbose:
+        lines += [f"skipped: {path}" for path in report.skipped_paths]
+    if report.dry_run:
+        lines.append(f"Dry run: would free {human_bytes(report.freed_bytes)}; nothing was deleted.")
+    else:
+        lines.append(f"Freed {human_bytes(report.freed_bytes)} ({len(report.deleted)} folder(s) deleted).")
+    return lines
+
+
+def _gc(args: argparse.Namespace) -> None:
+    from airflow.providers.common.compat.sdk import conf
+
+    from airflow_mlops_provider.cli._common import UsageError, parse_duration, print_json
+
+    older_than = parse_duration(args.older_than, "--older-than") if args.older_than else None
+    if older_than is None:
+        days = conf.getint("mlops", "retention_days", fallback=0)
+        if days < 0:
+            raise UsageError(f"[mlops] retention_days must be 0 (off) or a number of days, not {days}.")
+        older_than = timedelta(days=days) if days else None
+    if args.include_referenced and not args.older_than:
+        raise UsageError(
+            "--include-referenced deletes artifacts that XCom rows still refer to; it needs an explicit "
+            "--older-than (the [mlops] retention_days setting alone never deletes them)."
+        )
+    grace = parse_duration(args.grace, "--grace")
+    report = collect_garbage(
+        older_than=older_than,
+        include_referenced=args.include_referenced,
+        grace=grace,
+        dry_run=args.dry_run,
+        force=args.force,
+    )
+    if args.output == "json":
+        print_json(report.to_dict())
+    else:
+        print("\n".join(_render(report, args.verbose)))
+
+
+def gc(args: argparse.Namespace) -> None:
+    """``airflow mlops gc``: an audited command (Airflow's action log records each run)."""
+    from airflow.utils.cli import action_cli
+
+    from airflow_mlops_provider.cli._common import command
+
+    command(action_cli(check_db=False)(_gc))(args)

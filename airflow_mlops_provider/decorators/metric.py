@@ -1,0 +1,256 @@
+"""``@ml.metric``: numbers computed from data, recorded for every run, with bounds and regression.
+
+The function returns a number or a dict of named numbers. Each value is stored in the
+``mlops.metrics`` XCom (so its history can be queried from the metadata DB), compared with its
+bounds and, with ``regression=``, with the same metric in the previous successful runs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import statistics
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException, task_decorator_factory
+
+from airflow_mlops_provider.checks.outcome import notify
+from airflow_mlops_provider.decorators import _runtime
+from airflow_mlops_provider.decorators.ml_task import MLDecoratedOperator
+from airflow_mlops_provider.records import METRICS_KEY, validate_severity
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.providers.common.compat.sdk import TaskDecorator
+
+Bound = float | dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Compare a metric with its previous successful runs.
+
+    :param window: how many previous successful runs form the baseline.
+    :param max_drop: largest allowed drop below the baseline (e.g. ``0.02``); ``None`` = no limit.
+    :param max_rise: largest allowed rise above the baseline (for losses and error rates).
+    :param relative: ``max_drop``/``max_rise`` are fractions of the baseline (``0.02`` = 2%)
+        rather than absolute differences.
+    :param baseline: ``"median"``, ``"mean"``, ``"min"``, ``"max"`` or ``"last"`` of the window.
+    :param min_history: fewer previous values than this: the regression check is skipped (recorded).
+    """
+
+    window: int = 5
+    max_drop: float | None = None
+    max_rise: float | None = None
+    relative: bool = True
+    baseline: str = "median"
+    min_history: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.min_history < 1 or self.min_history > self.window:
+            raise ValueError("Regression needs window >= 1 and 1 <= min_history <= window.")
+        if self.max_drop is None and self.max_rise is None:
+            raise ValueError("Regression needs max_drop or max_rise (or both).")
+        for name in ("max_drop", "max_rise"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, numbers.Real) or value < 0):
+                raise ValueError(f"Regression {name} must be a number >= 0, got {value!r}.")
+        if self.baseline not in ("median", "mean", "min", "max", "last"):
+            raise ValueError(
+                f"Regression baseline must be median, mean, min, max or last, not {self.baseline!r}."
+            )
+
+    def evaluate(self, value: float, history: list[float]) -> dict[str, Any]:
+        record: dict[str, Any] = {**asdict(self), "history": history}
+        if len(history) < self.min_history:
+            return record | {"passed": True, "skipped": f"only {len(history)} previous value(s)"}
+        pick = {
+            "median": statistics.median,
+            "mean": statistics.fmean,
+            "min": min,
+            "max": max,
+            "last": lambda h: h[0],
+        }[self.baseline]
+        base = float(pick(history))
+        change = value - base
+        scale = abs(base) if self.relative else 1.0
+        relative_change = (
+            change / scale if scale else (0.0 if change == 0 else math.copysign(math.inf, change))
+        )
+        drop_bad = self.max_drop is not None and -relative_change > self.max_drop
+        rise_bad = self.max_rise is not None and relative_change > self.max_rise
+        return record | {
+            "baseline_value": base,
+            "change": change,
+            "relative_change": relative_change if math.isfinite(relative_change) else None,
+            "passed": not (drop_bad or rise_bad),
+        }
+
+
+def _bound_for(bound: Bound, name: str) -> float | None:
+    return bound.get(name) if isinstance(bound, dict) else bound
+
+
+def _validate_bound(bound: Bound, which: str, task_id: str | None) -> None:
+    values = bound.values() if isinstance(bound, dict) else [bound]
+    for value in values:
+        if value is not None and (not isinstance(value, numbers.Real) or isinstance(value, bool)):
+            raise TypeError(f"Task {task_id!r}: metric bound {which}={value!r} must be a number or None.")
+
+
+class MLMetricDecoratedOperator(MLDecoratedOperator):
+    """The operator behind ``@ml.metric``.
+
+    :param lower: smallest acceptable value (or a dict of them by metric name).
+    :param upper: largest acceptable value (or a dict of them by metric name).
+    :param severity: what a breach (bounds or regression) does: ``"warning"`` or ``"error"``.
+    :param regression: a :class:`Regression` (or a dict of them by metric name).
+    :param notifier: an Airflow notifier (or a list), called when a metric breaches.
+    """
+
+    custom_operator_name = "@ml.metric"
+
+    def __init__(
+        self,
+        *,
+        lower: Bound = None,
+        upper: Bound = None,
+        severity: str = "warning",
+        regression: Regression | dict[str, Regression] | None = None,
+        notifier: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        task_id = kwargs.get("task_id")
+        validate_metric_args(lower, upper, severity, regression, task_id)
+        super().__init__(**kwargs)
+        self.lower, self.upper, self.severity = lower, upper, severity
+        self.regression, self.notifier = regression, notifier
+
+    def finish(self, result: Any, context: Any) -> Any:
+        values = self._values(result)
+        ti = context["ti"]
+        previous = self._history(ti, [name for name in values if self._regression_for(name)])
+        metrics = []
+        for name, value in values.items():
+            lower, upper = _bound_for(self.lower, name), _bound_for(self.upper, name)
+            breaches = []
+            if lower is not None and value < lower:
+                breaches.append(f"{name}={value:g} is below the lower bound {lower:g}")
+            if upper is not None and value > upper:
+                breaches.append(f"{name}={value:g} is above the upper bound {upper:g}")
+            entry: dict[str, Any] = {"name": name, "value": value, "lower": lower, "upper": upper}
+            if (regression := self._regression_for(name)) is not None:
+                entry["regression"] = regression.evaluate(value, previous.get(name, []))
+                if not entry["regression"]["passed"]:
+                    reg = entry["regression"]
+                    breaches.append(
+                        f"{name}={value:g} regressed from the {reg['baseline']} {reg['baseline_value']:g} "
+                        f"of the last {len(reg['history'])} successful run(s)"
+                    )
+            entry["breaches"] = breaches
+            entry["status"] = "ok" if not breaches else ("failed" if self.severity == "error" else "warning")
+            metrics.append(entry)
+        record: dict[str, Any] = {"kind": "metric", "severity": self.severity, "metrics": metrics}
+        breaches = [b for m in metrics for b in m["breaches"]]
+        if breaches:
+            record |= notify(self.notifier, context, self.log)
+        ti.xcom_push(key=METRICS_KEY, value=record)
+        for entry in metrics:
+            self.log.info("Metric %s = %s (%s)", entry["name"], entry["value"], entry["status"])
+        if breaches and self.severity == "error":
+            raise AirflowFailException(f"Metric task {self.task_id!r} failed: {'; '.join(breaches)}.")
+        if breaches:
+            self.log.warning("Metric task %s: %s", self.task_id, "; ".join(breaches))
+        return result
+
+    def _regression_for(self, name: str) -> Regression | None:
+        if isinstance(self.regression, dict):
+            return self.regression.get(name)
+        return self.regression
+
+    def _values(self, result: Any) -> dict[str, float]:
+        single_name = getattr(self.python_callable, "__name__", self.task_id)
+        items = result.items() if isinstance(result, dict) else [(single_name, result)]
+        values = {}
+        for name, value in items:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"Metric task {self.task_id!r} returned {name}={value!r} ({type(value).__qualname__}); a "
+                    "metric function must return a number or a dict of named numbers."
+                )
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(
+                    f"Metric task {self.task_id!r} returned {name}={number}, which is not finite."
+                )
+            values[str(name)] = number
+        return values
+
+    def _history(self, ti: Any, names: list[str]) -> dict[str, list[float]]:
+        windows = {name: reg.window for name in names if (reg := self._regression_for(name)) is not None}
+        return metric_values_before(ti, self.task_id, windows, ti.map_index)
+
+
+def metric_values_before(
+    ti: Any, task_id: str, windows: dict[str, int], map_index: int = -1
+) -> dict[str, list[float]]:
+    """Values of the named metrics of ``task_id`` in previous successful runs, newest first."""
+    if not windows:
+        return {}
+    history: dict[str, list[float]] = {name: [] for name in windows}
+    for previous in _runtime.previous_successful_runs(ti, task_id, max(windows.values())):
+        record = _runtime.pull(ti, task_id, METRICS_KEY, previous.run_id, map_index)
+        for entry in (record or {}).get("metrics", []):
+            if entry.get("name") in history and entry.get("value") is not None:
+                history[entry["name"]].append(float(entry["value"]))
+    return {name: values[: windows[name]] for name, values in history.items()}
+
+
+def validate_metric_args(
+    lower: Bound, upper: Bound, severity: str, regression: Any, task_id: str | None
+) -> None:
+    """Parse-time validation, so a wrong bound fails when the DAG is loaded, not at 3 a.m."""
+    validate_severity(severity, task_id)
+    _validate_bound(lower, "lower", task_id)
+    _validate_bound(upper, "upper", task_id)
+    names = set(lower) if isinstance(lower, dict) else set()
+    names |= set(upper) if isinstance(upper, dict) else set()
+    for name in names or {None}:
+        low = _bound_for(lower, name) if name else (lower if not isinstance(lower, dict) else None)
+        high = _bound_for(upper, name) if name else (upper if not isinstance(upper, dict) else None)
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"Task {task_id!r}: metric {name or ''} lower bound {low} is above upper bound {high}."
+            )
+    regressions = regression.values() if isinstance(regression, dict) else [regression]
+    for reg in regressions:
+        if reg is not None and not isinstance(reg, Regression):
+            raise TypeError(
+                f"Task {task_id!r}: regression must be ml.Regression(...), not {type(reg).__qualname__}."
+            )
+
+
+def ml_metric(
+    python_callable: Callable[..., Any] | None = None,
+    *,
+    lower: Bound = None,
+    upper: Bound = None,
+    severity: str = "warning",
+    regression: Regression | dict[str, Regression] | None = None,
+    notifier: Any = None,
+    **kwargs: Any,
+) -> TaskDecorator:
+    """A metric task. See :class:`MLMetricDecoratedOperator` for the parameters."""
+    validate_metric_args(lower, upper, severity, regression, kwargs.get("task_id"))
+    return task_decorator_factory(
+        python_callable=python_callable,
+        decorated_operator_class=MLMetricDecoratedOperator,
+        lower=lower,
+        upper=upper,
+        severity=severity,
+        regression=regression,
+        notifier=notifier,
+        **kwargs,
+    )

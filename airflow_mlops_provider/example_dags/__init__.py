@@ -1,0 +1,1 @@
+"""Example DAGs shipped with the provider (point ``[core] dags_folder`` here to try them)."""

@@ -1,0 +1,44 @@
+"""Listeners registered by :class:`~airflow_mlops_provider.plugins.MLOpsPlugin`.
+
+``task_runtime`` remembers the running task instance in the worker's task process. Airflow pushes a
+task's return value after leaving the task's context, and ``serialize_value`` is not told the try
+number, so the XCom backend asks here to keep each try's artifacts apart. When the task instance
+finishes, the per-task lineage record is cleared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.common.compat.sdk import hookimpl
+
+
+class _TaskRuntimeListener:
+    def __init__(self) -> None:
+        self.task_instance: Any = None
+
+    @hookimpl
+    def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        self.task_instance = task_instance
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        self._finished()
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any = None) -> None:
+        self._finished()
+
+    def _finished(self) -> None:
+        from airflow_mlops_provider.artifacts import lineage
+
+        self.task_instance = None
+        lineage.reset()
+
+
+task_runtime = _TaskRuntimeListener()
+
+
+def current_task_instance() -> Any:
+    """The task instance running in this process, if any."""
+    return task_runtime.task_instance

@@ -1,0 +1,409 @@
+"""Read-side queries over the metadata DB: metric and check history, task records.
+
+This module needs database access, so it runs where Airflow's database is reachable: the API
+server, the CLI, a notebook with Airflow's config. Workers use the Task SDK instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
+
+
+def _records(
+    dag_id: str, task_id: str | None, key: str, limit: int, session: Any = None
+) -> list[dict[str, Any]]:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        stmt = (
+            select(
+                XComModel.task_id,
+                XComModel.map_index,
+                XComModel.value,
+                DagRun.run_id,
+                DagRun.logical_date,
+                DagRun.run_after,
+                DagRun.state,
+            )
+            .join(DagRun, DagRun.id == XComModel.dag_run_id)
+            .where(XComModel.dag_id == dag_id, XComModel.key == key)
+            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .limit(limit)
+        )
+        if task_id is not None:
+            stmt = stmt.where(XComModel.task_id == task_id)
+        return [
+            {
+                "task_id": row.task_id,
+                "map_index": row.map_index,
+                "run_id": row.run_id,
+                "logical_date": row.logical_date,
+                "run_after": row.run_after,
+                "run_state": str(row.state) if row.state is not None else None,
+                "record": row.value,
+            }
+            for row in s.execute(stmt)
+        ]
+
+    if session is not None:
+        return run(session)
+    with create_session() as s:
+        return run(s)
+
+
+def metric_history(
+    dag_id: str, task_id: str, name: str, limit: int = 100, *, session: Any = None
+) -> list[dict[str, Any]]:
+    """The values of metric ``name`` of ``task_id`` across runs, newest first.
+
+    Each item: ``run_id``, ``logical_date``, ``run_after``, ``map_index``, ``value``, ``lower``,
+    ``upper``, ``status`` (``ok``/``warning``/``failed``) and the regression evaluation if any.
+    """
+    out = []
+    for row in _records(dag_id, task_id, METRICS_KEY, limit, session):
+        for entry in (row["record"] or {}).get("metrics", []):
+            if entry.get("name") == name:
+                out.append(
+                    {
+                        "run_id": row["run_id"],
+                        "logical_date": row["logical_date"],
+                        "run_after": row["run_after"],
+                        "map_index": row["map_index"],
+                        "value": entry.get("value"),
+                        "lower": entry.get("lower"),
+                        "upper": entry.get("upper"),
+                        "status": entry.get("status"),
+                        "regression": entry.get("regression"),
+                    }
+                )
+    return out
+
+
+def check_history(
+    dag_id: str, task_id: str | None = None, limit: int = 100, *, session: Any = None
+) -> list[dict[str, Any]]:
+    """Check records (outcome, severity, message, failing samples) across runs, newest first."""
+    return [
+        {**{k: v for k, v in row.items() if k != "record"}, **(row["record"] or {})}
+        for row in _records(dag_id, task_id, CHECK_KEY, limit, session)
+    ]
+
+
+# -- the ML view's read side -------------------------------------------------------------------------
+# Everything the UI shows comes from these functions (plus the preview/manifest/snapshot objects in
+# the artifact store), so the FastAPI app and the Flask-AppBuilder view cannot drift apart. Every
+# function takes the ids the caller was *authorized* for; none of them checks permissions itself.
+
+MLOPS_KEYS = (CHECK_KEY, METRICS_KEY, TASK_KEY)
+_REFERENCE_MARK = '%"__mlops__": "artifact"%'
+
+
+def _with_session(session: Any, fn: Any) -> Any:
+    from airflow.utils.session import create_session
+
+    if session is not None:
+        return fn(session)
+    with create_session() as s:
+        return fn(s)
+
+
+def _state(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def _run_dict(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "run_id": run.run_id,
+        "state": _state(run.state),
+        "run_type": _state(run.run_type),
+        "logical_date": run.logical_date,
+        "run_after": run.run_after,
+        "start_date": run.start_date,
+        "end_date": run.end_date,
+    }
+
+
+def _run_columns() -> list[Any]:
+    from airflow.models.dagrun import DagRun
+
+    return [
+        DagRun.id,
+        DagRun.run_id,
+        DagRun.state,
+        DagRun.run_type,
+        DagRun.logical_date,
+        DagRun.run_after,
+        DagRun.start_date,
+        DagRun.end_date,
+    ]
+
+
+def mlops_dag_ids(dag_ids: set[str] | None = None, *, session: Any = None) -> list[str]:
+    """DAGs that produced artifacts or ML records, restricted to ``dag_ids`` when given."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import Text, cast, or_, select
+
+    def run(s: Any) -> list[str]:
+        stmt = select(XComModel.dag_id).distinct()
+        stmt = stmt.where(
+            or_(XComModel.key.in_(MLOPS_KEYS), cast(XComModel.value, Text).like(_REFERENCE_MARK))
+        )
+        if dag_ids is not None:
+            stmt = stmt.where(XComModel.dag_id.in_(sorted(dag_ids)))
+        return sorted(s.scalars(stmt))
+
+    if dag_ids is not None and not dag_ids:
+        return []
+    return _with_session(session, run)
+
+
+def latest_runs(dag_ids: list[str], *, session: Any = None) -> dict[str, dict[str, Any]]:
+    """The newest run (by ``run_after``) of each DAG."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import func, select
+
+    def run(s: Any) -> dict[str, dict[str, Any]]:
+        newest = (
+            select(DagRun.dag_id, func.max(DagRun.id).label("id"))
+            .where(DagRun.dag_id.in_(dag_ids))
+            .group_by(DagRun.dag_id)
+            .subquery()
+        )
+        stmt = select(DagRun.dag_id, *_run_columns()).join(newest, newest.c.id == DagRun.id)
+        return {row.dag_id: _run_dict(row) for row in s.execute(stmt)}
+
+    return _with_session(session, run) if dag_ids else {}
+
+
+def dag_runs(dag_id: str, limit: int = 50, *, session: Any = None) -> list[dict[str, Any]]:
+    """Runs of a DAG, newest first."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        stmt = (
+            select(*_run_columns())
+            .where(DagRun.dag_id == dag_id)
+            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .limit(limit)
+        )
+        return [_run_dict(row) for row in s.execute(stmt)]
+
+    return _with_session(session, run)
+
+
+def dag_run(dag_id: str, run_id: str, *, session: Any = None) -> dict[str, Any] | None:
+    """One run, or ``None`` when the DAG has no run with that id."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    def run(s: Any) -> dict[str, Any] | None:
+        row = s.execute(
+            select(*_run_columns()).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        ).first()
+        return None if row is None else _run_dict(row)
+
+    return _with_session(session, run)
+
+
+def previous_run(dag_id: str, run: dict[str, Any], *, session: Any = None) -> dict[str, Any] | None:
+    """The run of the same DAG just before ``run`` (by ``run_after``, then id)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import and_, or_, select
+
+    def query(s: Any) -> dict[str, Any] | None:
+        stmt = (
+            select(*_run_columns())
+            .where(
+                DagRun.dag_id == dag_id,
+                or_(
+                    DagRun.run_after < run["run_after"],
+                    and_(DagRun.run_after == run["run_after"], DagRun.id < run["id"]),
+                ),
+            )
+            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .limit(1)
+        )
+        row = s.execute(stmt).first()
+        return None if row is None else _run_dict(row)
+
+    return _with_session(session, query)
+
+
+def task_instances(
+    dag_id: str, run_id: str, task_id: str | None = None, *, session: Any = None
+) -> list[dict[str, Any]]:
+    """Task instances of a run (every map index), ordered by task id and map index."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        stmt = select(
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.state,
+            TaskInstance.try_number,
+            TaskInstance.start_date,
+            TaskInstance.end_date,
+            TaskInstance.duration,
+            TaskInstance.operator,
+        ).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        if task_id is not None:
+            stmt = stmt.where(TaskInstance.task_id == task_id)
+        stmt = stmt.order_by(TaskInstance.task_id, TaskInstance.map_index)
+        return [
+            {
+                "task_id": r.task_id,
+                "map_index": r.map_index,
+                "state": _state(r.state),
+                "try_number": r.try_number,
+                "start_date": r.start_date,
+                "end_date": r.end_date,
+                "duration": r.duration,
+                "operator": r.operator,
+            }
+            for r in s.execute(stmt)
+        ]
+
+    return _with_session(session, run)
+
+
+def run_xcoms(
+    dag_id: str,
+    run_id: str,
+    task_id: str | None = None,
+    map_index: int | None = None,
+    *,
+    session: Any = None,
+) -> list[dict[str, Any]]:
+    """Every XCom row of a run (optionally of one task instance): the raw stored values."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        stmt = select(XComModel.task_id, XComModel.map_index, XComModel.key, XComModel.value).where(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id
+        )
+        if task_id is not None:
+            stmt = stmt.where(XComModel.task_id == task_id)
+        if map_index is not None:
+            stmt = stmt.where(XComModel.map_index == map_index)
+        stmt = stmt.order_by(XComModel.task_id, XComModel.map_index, XComModel.key)
+        return [
+            {"task_id": r.task_id, "map_index": r.map_index, "key": r.key, "value": r.value}
+            for r in s.execute(stmt)
+        ]
+
+    return _with_session(session, run)
+
+
+def task_history(dag_id: str, task_id: str, limit: int = 100, *, session: Any = None) -> list[dict[str, Any]]:
+    """``mlops.task`` records (duration, peak memory, code hash) of a task across runs, newest first."""
+    return [
+        {**{k: v for k, v in row.items() if k != "record"}, **(row["record"] or {})}
+        for row in _records(dag_id, task_id, TASK_KEY, limit, session)
+    ]
+
+
+def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[dict[str, Any]]:
+    """Every metric of a DAG over its last ``runs`` runs, one series per (task, metric), oldest first.
+
+    One query for the whole DAG (not one per metric) so the DAG page stays fast with long histories.
+    Each series: ``task_id``, ``name``, and ``points`` with ``run_id``, ``run_after``, ``map_index``,
+    ``value``, ``lower``, ``upper`` and ``status``.
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        recent = (
+            select(DagRun.id)
+            .where(DagRun.dag_id == dag_id)
+            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .limit(runs)
+            .subquery()
+        )
+        stmt = (
+            select(XComModel.task_id, XComModel.map_index, XComModel.value, DagRun.run_id, DagRun.run_after)
+            .join(DagRun, DagRun.id == XComModel.dag_run_id)
+            .where(XComModel.dag_run_id.in_(select(recent.c.id)), XComModel.key == METRICS_KEY)
+            .order_by(DagRun.run_after, DagRun.id)
+        )
+        series: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in s.execute(stmt):
+            for entry in (row.value or {}).get("metrics", []) if isinstance(row.value, dict) else []:
+                key = (row.task_id, str(entry.get("name")))
+                item = series.setdefault(key, {"task_id": key[0], "name": key[1], "points": []})
+                item["points"].append(
+                    {
+                        "run_id": row.run_id,
+                        "run_after": row.run_after,
+                        "map_index": row.map_index,
+                        "value": entry.get("value"),
+                        "lower": entry.get("lower"),
+                        "upper": entry.get("upper"),
+                        "status": entry.get("status"),
+                    }
+                )
+        return [series[k] for k in sorted(series)]
+
+    return _with_session(session, run)
+
+
+def problem_records(
+    dag_ids: list[str], run_ids: dict[str, str], *, session: Any = None
+) -> list[dict[str, Any]]:
+    """Check and metric records whose status is not ``ok`` in the given run of each DAG."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import and_, or_, select
+
+    def run(s: Any) -> list[dict[str, Any]]:
+        pairs = [and_(XComModel.dag_id == d, XComModel.run_id == run_ids[d]) for d in dag_ids if d in run_ids]
+        if not pairs:
+            return []
+        stmt = select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.value,
+        ).where(or_(*pairs), XComModel.key.in_((CHECK_KEY, METRICS_KEY)))
+        out = []
+        for row in s.execute(stmt):
+            record = row.value if isinstance(row.value, dict) else {}
+            if row.key == CHECK_KEY and record.get("status") not in (None, "ok"):
+                out.append(
+                    {
+                        "dag_id": row.dag_id,
+                        "run_id": row.run_id,
+                        "task_id": row.task_id,
+                        "map_index": row.map_index,
+                        "kind": "check",
+                        "status": record.get("status"),
+                        "message": record.get("message"),
+                    }
+                )
+            for entry in record.get("metrics", []) if row.key == METRICS_KEY else []:
+                if entry.get("status") not in (None, "ok"):
+                    out.append(
+                        {
+                            "dag_id": row.dag_id,
+                            "run_id": row.run_id,
+                            "task_id": row.task_id,
+                            "map_index": row.map_index,
+                            "kind": "metric",
+                            "status": entry.get("status"),
+                            "message": "; ".join(entry.get("breaches") or []) or entry.get("name"),
+                        }
+                    )
+        return sorted(out, key=lambda r: (r["dag_id"], r["task_id"], r["map_index"]))
+
+    return _with_session(session, run)

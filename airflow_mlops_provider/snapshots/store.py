@@ -1,0 +1,156 @@
+"""Content-addressed storage of DAG snapshots in the artifact store, and per-run pointers to them.
+
+Layout under the artifact root::
+
+    _snapshots/dag_id=<dag>/<snapshot id>.json             one object per distinct structure
+    _snapshots/dag_id=<dag>/runs/run_id=<run>.json         {"snapshot_id", "dag_id", "run_id", ...}
+
+A run pointer holds ``snapshot_id``, ``dag_id``, ``run_id``, ``recorded_at`` (when the run was handed
+to the recorder) and ``logical_date``; the recorder adds provenance: ``dag_version_id``,
+``dag_version_number``, ``bundle_version`` and, when relevant, ``spooled`` / ``rebuilt_from_spool``
+/ ``dag_version_fallback``.
+
+A DAG that does not change costs one snapshot object however many runs it has (the write is skipped
+when the object exists); each run costs one small pointer. Snapshot objects are the canonical JSON
+whose SHA-256 is their name, so a read verifies the content against the name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_mlops_provider.artifacts.store import safe_component
+from airflow_mlops_provider.exceptions import ArtifactIntegrityError, ArtifactNotFoundError
+from airflow_mlops_provider.snapshots.diff import diff_snapshots
+from airflow_mlops_provider.snapshots.model import DagSnapshot, sha256_text
+
+if TYPE_CHECKING:
+    from airflow_mlops_provider.artifacts.store import ArtifactStore
+    from airflow_mlops_provider.snapshots.diff import SnapshotDiff
+
+SNAPSHOTS_DIR = "_snapshots"
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+class SnapshotStore:
+    """Reads and writes DAG snapshots and run pointers through an :class:`ArtifactStore`."""
+
+    def __init__(self, artifact_store: ArtifactStore) -> None:
+        self.artifacts = artifact_store
+
+    def __repr__(self) -> str:
+        return f"SnapshotStore({self.artifacts!r})"
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def dag_url(self, dag_id: str) -> str:
+        return f"{self.artifacts.root}/{SNAPSHOTS_DIR}/dag_id={safe_component(dag_id)}"
+
+    def snapshot_url(self, dag_id: str, snapshot_id: str) -> str:
+        return f"{self.dag_url(dag_id)}/{safe_component(snapshot_id)}.json"
+
+    def run_url(self, dag_id: str, run_id: str) -> str:
+        return f"{self.dag_url(dag_id)}/runs/run_id={safe_component(run_id)}.json"
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def put_snapshot(self, snapshot: DagSnapshot) -> bool:
+        """Store the snapshot unless an object with its id exists; returns whether it wrote."""
+        url = self.snapshot_url(snapshot.dag_id, snapshot.id)
+        if self.artifacts.exists(url):
+            return False
+        self.artifacts.put_bytes(url, snapshot.to_json().encode())
+        return True
+
+    def record(
+        self,
+        snapshot: DagSnapshot,
+        run_id: str,
+        logical_date: datetime | str | None,
+        *,
+        recorded_at: datetime | str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Store the snapshot (once) and point ``run_id`` at it; returns the pointer.
+
+        ``extra`` keys (e.g. ``dag_version_id``) are added to the pointer for provenance. The
+        snapshot is written before the pointer, so a pointer never refers to a missing object.
+        """
+        self.put_snapshot(snapshot)
+        pointer = {
+            **extra,
+            "snapshot_id": snapshot.id,
+            "dag_id": snapshot.dag_id,
+            "run_id": run_id,
+            "recorded_at": _iso(recorded_at) or datetime.now(timezone.utc).isoformat(),
+            "logical_date": _iso(logical_date),
+        }
+        self.artifacts.put_bytes(
+            self.run_url(snapshot.dag_id, run_id), json.dumps(pointer, sort_keys=True).encode()
+        )
+        return pointer
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, dag_id: str, snapshot_id: str) -> DagSnapshot:
+        """The snapshot with this id; raises :class:`ArtifactNotFoundError` when it is not stored."""
+        url = self.snapshot_url(dag_id, snapshot_id)
+        data = self.artifacts.get_bytes(url)
+        if sha256_text(data.decode()) != snapshot_id:
+            raise ArtifactIntegrityError(
+                f"DAG snapshot {url} does not match its content hash: the object was modified or torn."
+            )
+        return DagSnapshot.from_json(data)
+
+    def pointer(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.artifacts.get_bytes(self.run_url(dag_id, run_id)))
+        except ArtifactNotFoundError:
+            return None
+
+    def has_run(self, dag_id: str, run_id: str) -> bool:
+        return self.artifacts.exists(self.run_url(dag_id, run_id))
+
+    def snapshot_for_run(self, dag_id: str, run_id: str) -> DagSnapshot | None:
+        """The structure ``run_id`` was created with, or ``None`` when it was not recorded."""
+        pointer = self.pointer(dag_id, run_id)
+        if pointer is None:
+            return None
+        return self.get(dag_id, pointer["snapshot_id"])
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Pointers of every recorded run of the DAG, oldest first (by logical date, then record time)."""
+        pointers = []
+        for url in self._json_files(f"{self.dag_url(dag_id)}/runs"):
+            try:
+                pointers.append(json.loads(self.artifacts.get_bytes(url)))
+            except ArtifactNotFoundError:  # deleted while listing
+                continue
+        return sorted(pointers, key=lambda p: (p.get("logical_date") or "", p.get("recorded_at") or ""))
+
+    def snapshot_ids(self, dag_id: str) -> list[str]:
+        """Ids of the distinct structures stored for the DAG."""
+        prefix = self.dag_url(dag_id) + "/"
+        return sorted(
+            url[len(prefix) : -len(".json")]
+            for url in self._json_files(self.dag_url(dag_id))
+            if "/" not in url[len(prefix) :]
+        )
+
+    def diff_runs(self, dag_id: str, old_run_id: str, new_run_id: str) -> SnapshotDiff | None:
+        """Structural diff between two recorded runs, ``None`` if either was not recorded."""
+        old, new = self.snapshot_for_run(dag_id, old_run_id), self.snapshot_for_run(dag_id, new_run_id)
+        if old is None or new is None:
+            return None
+        return diff_snapshots(old, new)
+
+    def _json_files(self, url: str) -> list[str]:
+        # Local writes go through ``<name>.tmp-xxxx`` files; only finished ``.json`` objects count.
+        return sorted(u for u in self.artifacts.list_files(url) if u.endswith(".json"))

@@ -1,0 +1,635 @@
+"""What each page of the ML view shows, as plain dicts: shared by the FastAPI app and the FAB view.
+
+The web server never loads or unpickles an artifact. It reads the XCom rows (references, check,
+metric and task records) from the metadata DB through :mod:`airflow_mlops_provider.query`, and only
+three kinds of small JSON objects from the artifact store: the ``<n>.preview.json`` written beside
+every artifact, the ``<n>.manifest.json`` and the DAG structure snapshots. Every URI it reads comes
+from a stored reference and goes through :meth:`ArtifactStore.fs_path`, which refuses anything
+outside the configured artifact root; request parameters are ids, never URIs.
+
+Permissions are checked by the callers (FastAPI dependencies, FAB decorators) before any function
+here runs; ``overview`` is given the set of DAG ids the user may read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow_mlops_provider import query
+from airflow_mlops_provider.artifacts.codec import TAG
+from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
+from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
+from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
+from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
+
+if TYPE_CHECKING:
+    from airflow_mlops_provider.artifacts.store import ArtifactStore
+    from airflow_mlops_provider.snapshots.store import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+#: Preview texts and inline values are cut here (the stored preview may hold up to 20,000 chars).
+MAX_TEXT = 5_000
+#: Rows of failing samples shown per check.
+MAX_SAMPLES = 20
+#: How deep nested XCom values are searched for artifact references.
+MAX_DEPTH = 6
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+#: Fill colours of the run graph's nodes, by state.
+STATE_COLOURS = {
+    "success": "#4caf50",
+    "success_with_warnings": "#ffb300",
+    "failed": "#e53935",
+    "upstream_failed": "#ff7043",
+    "running": "#42a5f5",
+    "queued": "#90a4ae",
+    "scheduled": "#b0bec5",
+    "up_for_retry": "#fdd835",
+    "up_for_reschedule": "#80deea",
+    "skipped": "#f8bbd0",
+    "removed": "#e0e0e0",
+    "deferred": "#b39ddb",
+    "restarting": "#ce93d8",
+    None: "#eeeeee",
+}
+#: When a task is mapped, the node shows the "worst" state of its instances (first in this list).
+_STATE_ORDER = [
+    "failed",
+    "upstream_failed",
+    "up_for_retry",
+    "running",
+    "restarting",
+    "deferred",
+    "up_for_reschedule",
+    "queued",
+    "scheduled",
+    "skipped",
+    "removed",
+    "success",
+]
+
+
+# Airflow's own rule for DAG and task ids (``airflow.utils.helpers.KEY_REGEX``), checked before any
+# lookup so ids like ``..`` or ``a/b`` never reach a query or a store path; run ids only lose
+# separators and control characters.
+_KEY = re.compile(r"^[\w.-]{1,250}$")
+_RUN_ID = re.compile(r"^[^/\\\x00-\x1f]{1,250}$")
+
+
+def invalid_id(dag_id: str, run_id: str | None = None, task_id: str | None = None) -> str | None:
+    """Why one of the ids of a request cannot be a real id, or ``None`` when all are plausible."""
+    for value, pattern, what in (
+        (dag_id, _KEY, "DAG id"),
+        (run_id, _RUN_ID, "run id"),
+        (task_id, _KEY, "task id"),
+    ):
+        if value is not None and (not pattern.match(value) or value in (".", "..")):
+            return f"Invalid {what}."
+    return None
+
+
+class NotFound(LookupError):
+    """The DAG, run or task instance the page is about does not exist (shown as 404)."""
+
+
+# -- stores ------------------------------------------------------------------------------------------
+
+
+def snapshot_store() -> SnapshotStore:
+    """The configured snapshot store; its ``artifacts`` is the configured artifact store."""
+    from airflow_mlops_provider.snapshots.recorder import default_store
+
+    return default_store()
+
+
+def artifact_store() -> ArtifactStore:
+    return snapshot_store().artifacts
+
+
+def _map(store: ArtifactStore, fn: Any, items: list[Any]) -> list[Any]:
+    """``map`` for store reads: threads on object stores (latency-bound), plain loop on disks."""
+    if len(items) < 4 or store.is_local:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(fn, items))
+
+
+# -- references, previews, manifests -----------------------------------------------------------------
+
+
+def find_references(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """Artifact references in a stored XCom value (the row itself, or nested in dicts and lists)."""
+    if depth > MAX_DEPTH:
+        return []
+    if isinstance(value, dict):
+        if value.get(TAG) == "artifact":
+            return [(path, value)]
+        found: list[tuple[str, dict[str, Any]]] = []
+        for k, v in list(value.items())[:1000]:
+            found += find_references(v, f"{path}.{k}" if path else str(k), depth + 1)
+        return found
+    if isinstance(value, list):
+        found = []
+        for i, v in enumerate(value[:1000]):
+            found += find_references(v, f"{path}[{i}]", depth + 1)
+        return found
+    return []
+
+
+def _read_json(store: ArtifactStore, url: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(store.get_bytes(url)), None
+    except ArtifactNotFoundError:
+        return None, "not stored"
+    except ArtifactError as err:  # outside the root, unreachable store...
+        return None, str(err)
+    except ValueError as err:
+        return None, f"unreadable: {err}"
+
+
+def clean_preview(preview: Any) -> dict[str, Any] | None:
+    """Drop what a template must not get: non-dict previews and thumbnails that are not base64."""
+    if not isinstance(preview, dict):
+        return None
+    if preview.get("kind") == "image":
+        data = preview.get("thumbnail_png_base64")
+        if not isinstance(data, str) or not _BASE64.match(data):
+            preview = {k: v for k, v in preview.items() if k != "thumbnail_png_base64"}
+    if preview.get("kind") == "json" and isinstance(preview.get("text"), str):
+        text = preview["text"]
+        if len(text) > MAX_TEXT:
+            preview = {**preview, "text": text[:MAX_TEXT], "truncated": True}
+    return preview
+
+
+def artifact_entry(
+    store: ArtifactStore, row: dict[str, Any], path: str, raw: dict[str, Any], *, manifest: bool = False
+) -> dict[str, Any]:
+    """One artifact for a template: reference fields, its preview and (optionally) its manifest."""
+    entry: dict[str, Any] = {
+        "task_id": row["task_id"],
+        "map_index": row["map_index"],
+        "key": row["key"],
+        "path": path,
+        "error": None,
+        "preview": None,
+        "preview_error": None,
+        "manifest": None,
+    }
+    try:
+        ref = Reference.from_row(raw)
+    except (KeyError, TypeError, ValueError) as err:
+        entry["error"] = f"unreadable reference: {err}"
+        return entry
+    entry.update(
+        uri=ref.uri,
+        type=ref.type,
+        format=ref.format,
+        serializer=ref.serializer,
+        size_bytes=ref.size_bytes,
+        sha256=ref.sha256,
+        summary=ref.summary,
+        details=ref.details,
+        producer=ref.producer.describe(),
+    )
+    preview, entry["preview_error"] = _read_json(store, ref.preview_uri)
+    entry["preview"] = clean_preview(preview)
+    if manifest:
+        body, error = _read_json(store, ref.manifest_uri)
+        if body is not None:
+            try:
+                parsed = Manifest.from_json(json.dumps(body))
+                entry["manifest"] = {
+                    "artifact_id": parsed.artifact_id,
+                    "created_at": parsed.created_at,
+                    "media_type": parsed.media_type,
+                    "versions": parsed.versions,
+                    "execution": parsed.execution or {},
+                }
+            except (KeyError, TypeError, ValueError) as err:
+                entry["manifest_error"] = f"unreadable manifest: {err}"
+        else:
+            entry["manifest_error"] = error
+    return entry
+
+
+def inline_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """An XCom value stored inline (small JSON): numbers and booleans as values, the rest as text."""
+    value = row["value"]
+    if isinstance(value, (bool, int, float)) or value is None:
+        kind, text = "value", json.dumps(value)
+    elif isinstance(value, str):
+        kind, text = "text", value
+    else:
+        kind, text = "json", json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return {
+        "task_id": row["task_id"],
+        "map_index": row["map_index"],
+        "key": row["key"],
+        "inline": True,
+        "kind": kind,
+        "text": text[:MAX_TEXT],
+        "truncated": len(text) > MAX_TEXT,
+    }
+
+
+def artifacts_of(
+    store: ArtifactStore, rows: list[dict[str, Any]], *, manifest: bool = False
+) -> list[dict[str, Any]]:
+    """Artifacts and inline values of XCom rows (ML records excluded: they have their own sections)."""
+    jobs: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
+    entries: list[Any] = []
+    for row in rows:
+        if row["key"] in (CHECK_KEY, METRICS_KEY, TASK_KEY):
+            continue
+        refs = find_references(row["value"])
+        if not refs:
+            entries.append(inline_entry(row))
+            continue
+        for path, raw in refs:
+            entries.append(len(jobs))
+            jobs.append((row, path, raw))
+    done = _map(store, lambda job: artifact_entry(store, *job, manifest=manifest), jobs)
+    return [done[e] if isinstance(e, int) else e for e in entries]
+
+
+# -- records -----------------------------------------------------------------------------------------
+
+
+def _samples_table(samples: Any) -> dict[str, Any] | None:
+    if not isinstance(samples, list) or not samples:
+        return None
+    rows = samples[:MAX_SAMPLES]
+    if all(isinstance(r, dict) for r in rows):
+        columns = list(dict.fromkeys(k for r in rows for k in r))[:50]
+        return {
+            "columns": columns,
+            "rows": [[r.get(c) for c in columns] for r in rows],
+            "more": len(samples) > len(rows),
+        }
+    return {"columns": ["value"], "rows": [[r] for r in rows], "more": len(samples) > len(rows)}
+
+
+def records_of(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Checks, metrics and task records of XCom rows, ready for the templates."""
+    checks, metrics, tasks = [], [], []
+    for row in rows:
+        value = row["value"] if isinstance(row["value"], dict) else {}
+        where = {"task_id": row["task_id"], "map_index": row["map_index"]}
+        if row["key"] == CHECK_KEY:
+            checks.append({**where, **value, "samples": _samples_table(value.get("failing_samples"))})
+        elif row["key"] == METRICS_KEY:
+            for entry in value.get("metrics", []):
+                metrics.append({**where, "severity": value.get("severity"), **entry})
+        elif row["key"] == TASK_KEY:
+            tasks.append({**where, **value})
+    return {"checks": checks, "metrics": metrics, "tasks": tasks}
+
+
+def _warned(records: dict[str, list[dict[str, Any]]]) -> set[str]:
+    return {r["task_id"] for r in records["checks"] + records["metrics"] if r.get("status") == "warning"}
+
+
+def node_state(states: list[str | None], warned: bool) -> str | None:
+    """One state for a (possibly mapped) task: its worst instance; success plus a warning record
+    becomes ``success_with_warnings``."""
+    if not states:
+        return None
+    state = min(states, key=lambda s: _STATE_ORDER.index(s) if s in _STATE_ORDER else len(_STATE_ORDER))
+    return "success_with_warnings" if state == "success" and warned else state
+
+
+# -- links -------------------------------------------------------------------------------------------
+
+
+def q(value: Any) -> str:
+    """One URL path segment (run ids hold ``:`` and ``+``; ids from the DB are never trusted as paths)."""
+    return quote(str(value), safe="")
+
+
+def airflow_log_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """Airflow's own task-instance page (logs tab) in the Airflow 3 UI."""
+    url = f"/dags/{q(dag_id)}/runs/{q(run_id)}/tasks/{q(task_id)}"
+    return f"{url}/mapped/{map_index}" if map_index >= 0 else url
+
+
+# -- pages -------------------------------------------------------------------------------------------
+
+
+def overview(dag_ids: set[str] | None) -> dict[str, Any]:
+    """DAGs (among ``dag_ids``, the user's readable DAGs) with artifacts or ML records."""
+    ids = query.mlops_dag_ids(dag_ids)
+    latest = query.latest_runs(ids)
+    problems = query.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
+    by_dag: dict[str, list[dict[str, Any]]] = {}
+    for p in problems:
+        by_dag.setdefault(p["dag_id"], []).append(p)
+    return {
+        "dags": [{"dag_id": d, "latest": latest.get(d), "problems": by_dag.get(d, [])} for d in ids],
+        "problems": problems,
+    }
+
+
+def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, Any]:
+    """Runs with state and structure changes, metric history and check history of one DAG."""
+    run_list = query.dag_runs(dag_id, runs)
+    if not run_list and not query.mlops_dag_ids({dag_id}):
+        raise NotFound(f"DAG {dag_id!r} has no runs.")
+    snapshots = snapshot_store()
+    pointers = _map(snapshots.artifacts, lambda r: _pointer(snapshots, dag_id, r["run_id"]), run_list)
+    for run, pointer in zip(run_list, pointers, strict=True):
+        run["snapshot_id"] = (pointer or {}).get("snapshot_id")
+    # Runs are newest first: a run's structure changed when it differs from the next older one.
+    for newer, older in pairwise(run_list):
+        newer["structure_changed"] = bool(
+            newer["snapshot_id"] and older["snapshot_id"] and newer["snapshot_id"] != older["snapshot_id"]
+        )
+    if run_list:
+        run_list[-1]["structure_changed"] = False
+    return {
+        "dag_id": dag_id,
+        "runs": run_list,
+        "metrics": metric_chart_data(dag_id, metric_runs),
+        "checks": check_rows(dag_id, 200),
+    }
+
+
+def _pointer(snapshots: SnapshotStore, dag_id: str, run_id: str) -> dict[str, Any] | None:
+    try:
+        return snapshots.pointer(dag_id, run_id)
+    except ArtifactError:
+        log.warning("Could not read the snapshot pointer of %s / %s", dag_id, run_id, exc_info=True)
+        return None
+
+
+def metric_chart_data(dag_id: str, runs: int = 100) -> list[dict[str, Any]]:
+    """Metric series as columns for the charts: x (run time, epoch seconds), value, bounds, status."""
+    out = []
+    for series in query.metric_series(dag_id, runs):
+        points = series["points"]
+        out.append(
+            {
+                "task_id": series["task_id"],
+                "name": series["name"],
+                "x": [p["run_after"].timestamp() if p["run_after"] else None for p in points],
+                "run_ids": [p["run_id"] for p in points],
+                "map_index": [p["map_index"] for p in points],
+                "value": [p["value"] for p in points],
+                "lower": [p["lower"] for p in points],
+                "upper": [p["upper"] for p in points],
+                "status": [p["status"] for p in points],
+            }
+        )
+    return out
+
+
+def check_rows(dag_id: str, limit: int = 200) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": r.get("run_id"),
+            "run_after": r.get("run_after"),
+            "task_id": r.get("task_id"),
+            "map_index": r.get("map_index"),
+            "status": r.get("status"),
+            "severity": r.get("severity"),
+            "message": r.get("message"),
+            "failing_count": r.get("failing_count"),
+        }
+        for r in query.check_history(dag_id, None, limit)
+    ]
+
+
+def run_graph(
+    dag_id: str, run_id: str, tis: list[dict[str, Any]], warned: set[str], snapshot: Any
+) -> dict[str, Any]:
+    """Nodes and edges of the run's own structure (its snapshot), laid out, coloured by state."""
+    states: dict[str, list[str | None]] = {}
+    for ti in tis:
+        states.setdefault(ti["task_id"], []).append(ti["state"])
+    if snapshot is not None:
+        nodes = [t.task_id for t in snapshot.tasks]
+        groups = {t.task_id: t.group_id for t in snapshot.tasks}
+        mapped = {t.task_id: t.mapped for t in snapshot.tasks}
+        edges = [tuple(e) for e in snapshot.edges]
+    else:  # not recorded: the run's task instances, without edges (today's DAG may differ)
+        nodes = sorted(states)
+        groups, mapped, edges = {}, {t: len(states[t]) > 1 for t in nodes}, []
+    placed = layout(nodes, edges)
+    node_list = []
+    for node in nodes:
+        x, y = placed.positions[node]
+        state = node_state(states.get(node, []), node in warned)
+        label = node if len(node) <= 24 else "…" + node[-23:]
+        node_list.append(
+            {
+                "task_id": node,
+                "label": label,
+                "group_id": groups.get(node),
+                "mapped": mapped.get(node, False),
+                "instances": len(states.get(node, [])),
+                "state": state,
+                "colour": STATE_COLOURS.get(state, "#eeeeee"),
+                "x": x,
+                "y": y,
+            }
+        )
+    return {
+        "recorded": snapshot is not None,
+        "width": placed.width,
+        "height": placed.height,
+        "node_width": NODE_WIDTH,
+        "node_height": NODE_HEIGHT,
+        "nodes": node_list,
+        "edges": [{"from": u, "to": d, "path": p} for u, d, p in placed.edges],
+    }
+
+
+def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
+    """The run's graph (as it was), diff against the previous run, artifacts, metrics and checks."""
+    run = query.dag_run(dag_id, run_id)
+    if run is None:
+        raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
+    snapshots = snapshot_store()
+    store = snapshots.artifacts
+    tis = query.task_instances(dag_id, run_id)
+    rows = query.run_xcoms(dag_id, run_id)
+    records = records_of(rows)
+    snapshot, snapshot_error = None, None
+    try:
+        snapshot = snapshots.snapshot_for_run(dag_id, run_id)
+    except ArtifactError as err:
+        snapshot_error = str(err)
+    previous = query.previous_run(dag_id, run)
+    diff = None
+    if previous is not None and snapshot is not None:
+        try:
+            found = snapshots.diff_runs(dag_id, previous["run_id"], run_id)
+            diff = found.to_dict() if found is not None else None
+        except ArtifactError as err:
+            snapshot_error = str(err)
+    return {
+        "dag_id": dag_id,
+        "run": run,
+        "previous": previous,
+        "graph": run_graph(dag_id, run_id, tis, _warned(records), snapshot),
+        "snapshot_id": snapshot.id if snapshot is not None else None,
+        "snapshot_error": snapshot_error,
+        "diff": diff,
+        "artifacts": artifacts_of(store, rows),
+        **records,
+        "task_instances": tis,
+        "colours": {k: v for k, v in STATE_COLOURS.items() if k},
+    }
+
+
+def task_page(
+    dag_id: str, run_id: str, task_id: str, map_index: int = -1, *, traceback: bool = True
+) -> dict[str, Any]:
+    """Artifacts with manifests, code, duration/memory trend and failure of one task instance.
+
+    ``traceback=False`` (the user may not read task logs) leaves the log unread.
+    """
+    run = query.dag_run(dag_id, run_id)
+    if run is None:
+        raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
+    tis = [ti for ti in query.task_instances(dag_id, run_id, task_id) if ti["map_index"] == map_index]
+    if not tis:
+        raise NotFound(f"Run {run_id!r} of DAG {dag_id!r} has no task instance {task_id!r}[{map_index}].")
+    ti = tis[0]
+    snapshots = snapshot_store()
+    rows = query.run_xcoms(dag_id, run_id, task_id, map_index)
+    artifacts = artifacts_of(snapshots.artifacts, rows, manifest=True)
+    records = records_of(rows)
+    code, code_origin = None, None
+    for entry in artifacts:
+        source = ((entry.get("manifest") or {}).get("execution") or {}).get("source")
+        if source:
+            code, code_origin = source, "artifact manifest (execution.source)"
+            break
+    if code is None:
+        try:
+            snapshot = snapshots.snapshot_for_run(dag_id, run_id)
+        except ArtifactError:
+            snapshot = None
+        task = snapshot.task_dict.get(task_id) if snapshot is not None else None
+        if task is not None and task.source:
+            code, code_origin = task.source, f"run's structure snapshot ({task.code_origin})"
+    history = [h for h in query.task_history(dag_id, task_id, 200) if h.get("map_index") == map_index]
+    history.reverse()  # oldest first for the chart
+    trace = None
+    if traceback and ti["state"] in ("failed", "up_for_retry"):
+        trace = task_traceback(dag_id, run_id, task_id, map_index, ti["try_number"])
+    inputs = []
+    for record in records["tasks"]:
+        inputs += record.get("inputs") or []
+    return {
+        "dag_id": dag_id,
+        "run": run,
+        "ti": ti,
+        "task_id": task_id,
+        "map_index": map_index,
+        "artifacts": artifacts,
+        **records,
+        "inputs": inputs,
+        "code": code,
+        "code_origin": code_origin,
+        "trend": {
+            "x": [h["run_after"].timestamp() if h.get("run_after") else None for h in history],
+            "run_ids": [h["run_id"] for h in history],
+            "duration": [h.get("duration_seconds") for h in history],
+            "memory": [h.get("peak_rss_mb") for h in history],
+        },
+        "history": list(reversed(history))[:30],
+        "traceback": trace,
+        "log_url": airflow_log_url(dag_id, run_id, task_id, map_index),
+    }
+
+
+# -- failures ----------------------------------------------------------------------------------------
+
+
+def format_error_detail(details: list[dict[str, Any]]) -> str:
+    """Airflow 3's structured ``error_detail`` log field as a Python-style traceback."""
+    lines = []
+    for exc in details:
+        if not isinstance(exc, dict):
+            continue
+        lines.append("Traceback (most recent call last):")
+        for frame in exc.get("frames") or []:
+            lines.append(
+                f'  File "{frame.get("filename")}", line {frame.get("lineno")}, in {frame.get("name")}'
+            )
+        lines.append(f"{exc.get('exc_type')}: {exc.get('exc_value')}")
+    return "\n".join(lines)
+
+
+def extract_traceback(messages: list[dict[str, Any]]) -> str | None:
+    """The last traceback in a task log (structured ``error_detail`` or a plain-text traceback)."""
+    found = None
+    collecting: list[str] | None = None
+    for message in messages:
+        if isinstance(message.get("error_detail"), list):
+            found = format_error_detail(message["error_detail"]) or found
+        event = str(message.get("event") or "")
+        if "Traceback (most recent call last)" in event:
+            collecting = [event[event.index("Traceback") :]]
+            if "\n" in collecting[0]:  # the whole traceback in one message
+                found, collecting = collecting[0], None
+            continue
+        if collecting is not None:
+            collecting.append(event)
+            if event and not event.startswith((" ", "\t")):
+                found, collecting = "\n".join(collecting), None
+    if collecting:
+        found = "\n".join(collecting)
+    return found
+
+
+def task_traceback(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str | None:
+    """The last traceback in the task's log, read through Airflow's own log reader.
+
+    Returns ``None`` when the log has none or cannot be read (remote handler down, no log file,
+    e.g. for ``dag.test()`` runs that log to the console); the page then shows the state only.
+    """
+    try:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.log.log_reader import TaskLogReader
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+        from sqlalchemy.orm import joinedload
+
+        reader = TaskLogReader()
+        if not reader.supports_read:
+            return None
+        with create_session() as session:
+            ti = session.scalar(
+                select(TaskInstance)
+                .where(
+                    TaskInstance.dag_id == dag_id,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.task_id == task_id,
+                    TaskInstance.map_index == map_index,
+                )
+                .options(joinedload(TaskInstance.dag_run))
+            )
+            if ti is None:
+                return None
+            logs, _ = reader.read_log_chunks(ti, try_number, {"download_logs": True})
+            messages = []
+            for i, message in enumerate(logs):
+                if i >= 50_000:
+                    break
+                dump = message.model_dump() if hasattr(message, "model_dump") else {"event": str(message)}
+                messages.append(dump)
+        trace = extract_traceback(messages)
+        return trace[-20_000:] if trace else None
+    except Exception:
+        log.debug("Could not read the log of %s/%s/%s[%s]", dag_id, run_id, task_id, map_index, exc_info=True)
+        return None

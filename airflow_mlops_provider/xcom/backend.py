@@ -1,0 +1,75 @@
+"""``ArtifactXComBackend``: XCom values stored as typed artifacts.
+
+Airflow 3 runs an XCom backend only in the worker's task process; the API server and the UI read
+the JSON row as it is. So the row is either the value itself (small JSON) or a readable reference:
+type, one-line summary, format, size and URI.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from airflow.sdk.bases.xcom import BaseXCom
+
+from airflow_mlops_provider.artifacts.config import ArtifactSettings
+from airflow_mlops_provider.artifacts.manager import ArtifactManager
+from airflow_mlops_provider.artifacts.manifest import Producer
+from airflow_mlops_provider.xcom import _lazy
+
+
+@lru_cache(maxsize=4)
+def _manager_for(settings: ArtifactSettings) -> ArtifactManager:
+    return ArtifactManager(settings)
+
+
+def get_manager() -> ArtifactManager:
+    """The manager for the current ``[mlops]`` config (cached per distinct config)."""
+    return _manager_for(ArtifactSettings.from_airflow_config())
+
+
+class ArtifactXComBackend(BaseXCom):
+    """Stores each XCom value in its own format in the artifact store (see ``[mlops]`` config).
+
+    DataFrames and tables go to Parquet, arrays to ``.npy``, images to PNG, bytes as they are,
+    large JSON to zstd JSON, anything else to cloudpickle (optionally signed). Small JSON values stay
+    inline in the XCom row. Parameters annotated :class:`~airflow_mlops_provider.ArtifactRef` (or
+    ``Annotated[..., Columns(...)]``) receive lazy handles (or just those columns).
+    """
+
+    @staticmethod
+    def serialize_value(
+        value: Any,
+        *,
+        key: str | None = None,
+        task_id: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int | None = None,
+    ) -> Any:
+        producer = Producer(
+            dag_id=dag_id or "",
+            run_id=run_id or "",
+            task_id=task_id or "",
+            map_index=-1 if map_index is None else map_index,
+            key=key or BaseXCom.XCOM_RETURN_KEY,
+            try_number=_lazy.current_try_number(),
+        )
+        return get_manager().dump(value, producer)
+
+    @staticmethod
+    def deserialize_value(result: Any) -> Any:
+        row = result.value
+        manager = get_manager()
+        request = _lazy.requested_form(row)
+        if request is _lazy.LAZY:
+            return manager.load_lazy(row)
+        if isinstance(request, _lazy.ColumnsRequest):
+            return manager.load_lazy(row).load(columns=request.names)
+        return manager.load(row)
+
+    @classmethod
+    def purge(cls, xcom: Any, *args: Any) -> None:
+        value = getattr(xcom, "value", None)
+        if value is not None:
+            get_manager().purge(value)

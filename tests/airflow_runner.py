@@ -1,0 +1,87 @@
+"""Run a DAG from the test dags folder with ``dag.test()`` and read back what Airflow stored."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from conftest import DAGS_DIR
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    state: str
+    task_states: dict[tuple[str, int], str]
+    try_numbers: dict[tuple[str, int], int]
+    xcom_rows: dict[tuple[str, int, str], Any] = field(default_factory=dict)
+
+    def row(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        return self.xcom_rows[(task_id, map_index, key)]
+
+
+def load_dags(file_stem: str) -> dict[str, Any]:
+    """Parse one file of the test dags folder the way the DAG processor does."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR / f"{file_stem}.py"), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    return dict(bag.dags)
+
+
+def load_dag(file_stem: str, dag_id: str | None = None):
+    return load_dags(file_stem)[dag_id or file_stem]
+
+
+def run_dag(file_stem: str, dag_id: str | None = None, **test_kwargs: Any) -> RunResult:
+    """``dag.test()`` in this process (the real task runner and XCom backend), then read the DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag = load_dag(file_stem, dag_id)
+    dagrun = dag.test(**test_kwargs)
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id=dag.dag_id, run_id=dagrun.run_id).all()
+        xcoms = {(r.task_id, r.map_index, r.key): r.value for r in rows}
+        tis = dagrun.get_task_instances(session=session)
+        states = {(ti.task_id, ti.map_index): ti.state for ti in tis}
+        tries = {(ti.task_id, ti.map_index): ti.try_number for ti in tis}
+    return RunResult(dagrun.run_id, dagrun.state, states, tries, xcoms)
+
+
+def run_before_and_after_change(path: Path, old_source: str, new_source: str) -> tuple[RunResult, RunResult]:
+    """Run the DAG in ``path`` (a file of the dags folder), rewrite it, run it again.
+
+    Structure snapshots are flushed after each run, and Airflow re-serializes the changed file at
+    once (``min_serialized_dag_update_interval`` is 0 while this runs).
+    """
+    from airflow.listeners.listener import get_listener_manager
+
+    from airflow_mlops_provider.snapshots.recorder import recorder, snapshot_listener
+
+    manager = get_listener_manager()
+    wired_by_plugin = manager.pm.is_registered(snapshot_listener)
+    if not wired_by_plugin:
+        manager.add_listener(snapshot_listener)
+    key = "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"
+    old_interval = os.environ.get(key)
+    os.environ[key] = "0"
+    try:
+        path.write_text(old_source)
+        first = run_dag(path.stem)
+        assert recorder.flush(60)
+        path.write_text(new_source)
+        second = run_dag(path.stem)
+        assert recorder.flush(60)
+    finally:
+        if not wired_by_plugin:
+            manager.pm.unregister(snapshot_listener)
+        if old_interval is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old_interval
+    return first, second

@@ -1,0 +1,284 @@
+"""The artifact layer on both stores: errors, integrity, signing, keys, purge, manifests."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airflow_mlops_provider import (
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    PickleNotAllowedError,
+    UnsupportedTypeError,
+)
+from airflow_mlops_provider.artifacts.config import ArtifactSettings
+from airflow_mlops_provider.artifacts.manager import ArtifactManager
+from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
+from airflow_mlops_provider.artifacts.store import MAX_KEY_BYTES
+
+
+def _with(manager: ArtifactManager, **changes) -> ArtifactManager:
+    settings = ArtifactSettings(**{**manager.settings.__dict__, **changes})
+    return ArtifactManager(settings)
+
+
+class Opaque:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Opaque) and other.n == self.n
+
+
+def test_unsupported_type_error_names_task_key_type_and_fix(manager, producer) -> None:
+    strict = _with(manager, allow_pickle=False)
+    with pytest.raises(UnsupportedTypeError) as err:
+        strict.dump(Opaque(1), producer)
+    message = str(err.value)
+    for needle in (
+        "test_magic" if False else "test_dag",
+        "'make'",
+        "'return_value'",
+        "Opaque",
+        "allow_pickle = False",
+        "register_serializer",
+    ):
+        assert needle in message
+    assert strict.store.list_files(strict.store.root) == []
+
+
+def test_unpicklable_value_fails_clearly_and_rolls_back_earlier_parts(manager, producer) -> None:
+    with pytest.raises(UnsupportedTypeError) as err:
+        manager.dump([pd.DataFrame({"a": [1]}), threading.Lock()], producer)
+    assert "lock" in str(err.value).lower() and "'make'" in str(err.value)
+    # The DataFrame written first was removed: nothing of the failed value is left readable.
+    assert manager.store.list_files(manager.store.root) == []
+
+
+def test_missing_object_is_an_error_naming_uri_and_producer(manager, producer) -> None:
+    row = manager.dump(pd.DataFrame({"a": [1, 2]}), producer)
+    manager.store.fs.rm(manager.store.fs_path(row["uri"]))
+    with pytest.raises(ArtifactNotFoundError) as err:
+        manager.load(row)
+    assert row["uri"] in str(err.value)
+    assert "task 'make'" in str(err.value) and "re-run" in str(err.value)
+
+
+def test_modified_bytes_are_refused(manager, producer) -> None:
+    row = manager.dump(np.arange(100), producer)
+    manager.store.fs.pipe_file(manager.store.fs_path(row["uri"]), b"\x93NUMPY garbage")
+    with pytest.raises(ArtifactIntegrityError) as err:
+        manager.load(row)
+    assert row["uri"] in str(err.value) and "task 'make'" in str(err.value)
+
+
+def test_pickles_are_signed_and_checked(manager, producer) -> None:
+    signed = _with(manager, signing_key=b"secret-1")
+    row = signed.dump(Opaque(7), producer)
+    assert row["format"] == "cloudpickle" and len(row["signature"]) == 64
+    assert signed.load(row) == Opaque(7)
+
+    with pytest.raises(PickleNotAllowedError, match="does not match"):
+        _with(manager, signing_key=b"another-key").load(row)
+
+    unsigned_row = manager.dump(Opaque(8), producer)
+    assert "signature" not in unsigned_row
+    with pytest.raises(PickleNotAllowedError, match="not signed"):
+        signed.load(unsigned_row)
+
+    forged = dict(row, signature="0" * 64)
+    with pytest.raises(PickleNotAllowedError, match="does not match"):
+        signed.load(forged)
+
+    with pytest.raises(PickleNotAllowedError, match="allow_pickle is False"):
+        _with(manager, allow_pickle=False).load(row)
+
+
+def test_pickle_disabled_still_stores_data_formats(manager, producer) -> None:
+    strict = _with(manager, allow_pickle=False)
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    assert strict.load(strict.dump(frame, producer)).equals(frame)
+    with pytest.raises(UnsupportedTypeError, match=r"numpy\.ndarray do not accept"):
+        strict.dump(np.array([1, "x"], dtype=object), producer)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "s3://bucket/key.parquet",
+        "/etc/passwd",
+        {"__mlops__": "artifact", "uri": "file:///etc/passwd", "serializer": "cloudpickle"},
+        [{"__mlops__": "tuple", "items": [1]}],
+        {"__classname__": "builtins.tuple", "__data__": [1]},
+    ],
+)
+def test_values_that_look_like_paths_or_references_come_back_unchanged(manager, producer, value) -> None:
+    assert manager.load(manager.dump(value, producer)) == value
+    big = {"payload": "x" * 10_000, "value": value}
+    row = manager.dump(big, producer)
+    assert row["__mlops__"] == "artifact"
+    assert manager.load(row) == big
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "run_id", "task_id", "key"),
+    [
+        ("d", "scheduled__2024-01-01T00:00:00+00:00", "t", "return_value"),
+        ("d", "manual run with spaces: and + plus", "group.task", "my key/with slash"),
+        ("d" * 250, "r" * 250, "t" * 250, "k" * 512),
+        ("..", ".", "t", "../../escape"),
+    ],
+)
+def test_awkward_ids_get_safe_distinct_keys(manager, dag_id, run_id, task_id, key) -> None:
+    producer = Producer(dag_id, run_id, task_id, 4321, key, 3)
+    row = manager.dump(pd.DataFrame({"a": [1]}), producer)
+    relative = row["uri"][len(manager.store.root) :]
+    assert len((manager.store._root_fs_path + relative).encode()) <= MAX_KEY_BYTES
+    assert "/map_index=4321/" in relative and "/try=3-" in relative
+    assert ".." not in relative.split("/") and " " not in relative
+    assert manager.load(row)["a"].tolist() == [1]
+    manifest = Manifest.from_json(manager.store.get_bytes(row["uri"].rsplit(".", 1)[0] + ".manifest.json"))
+    assert manifest.reference.producer == producer  # the original ids, readable without Airflow
+
+
+def test_similar_ids_do_not_share_folders(manager) -> None:
+    a = manager.dump(b"a", Producer("d", "run:1", "t"))
+    b = manager.dump(b"b", Producer("d", "run-1", "t"))
+    assert a["uri"].split("/run_id=")[1].split("/")[0] != b["uri"].split("/run_id=")[1].split("/")[0]
+
+
+def test_purge_deletes_the_objects_of_a_row(manager, producer) -> None:
+    row = manager.dump({"frame": pd.DataFrame({"a": [1]}), "array": np.ones(3)}, producer)
+    # two data objects, each with its manifest and preview
+    assert len(manager.store.list_files(manager.store.root)) == 6
+    manager.purge(row)
+    assert manager.store.list_files(manager.store.root) == []
+    manager.purge({"inline": 1})  # nothing stored, nothing to do
+
+
+def test_manifest_describes_the_bytes(manager, producer) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    row = manager.dump(frame, producer)
+    raw = manager.store.get_bytes(row["uri"].replace(".parquet", ".manifest.json"))
+    body = json.loads(raw)
+    assert body["format"] == "parquet" and body["format_version"] == 1
+    assert body["size_bytes"] == row["size_bytes"] == len(manager.store.get_bytes(row["uri"]))
+    assert body["sha256"] == row["sha256"]
+    assert body["producer"]["task_id"] == "make" and body["producer"]["try_number"] == 1
+    assert body["details"]["rows"] == 3 and body["details"]["dtypes"]["a"] == "int64"
+    assert {"python", "pandas", "pyarrow", "airflow_mlops_provider"} <= set(body["versions"])
+    assert body["created_at"].endswith("+00:00")
+    reference = Reference.from_row(row)
+    assert reference.summary == "DataFrame 3 rows x 2 columns (Parquet)"
+
+
+def test_inline_threshold_is_configurable(manager, producer, monkeypatch) -> None:
+    assert manager.dump({"a": 1}, producer) == {"a": 1}
+    monkeypatch.setenv("AIRFLOW__MLOPS__INLINE_THRESHOLD_BYTES", "4")
+    small_limit = ArtifactManager()
+    row = small_limit.dump({"a": 1}, producer)
+    assert row["format"] == "json+zstd"
+    assert small_limit.load(row) == {"a": 1}
+
+
+def test_strings_with_nul_never_go_inline(manager, producer) -> None:
+    row = manager.dump("a\x00b", producer)  # PostgreSQL JSONB cannot hold NUL
+    assert row["__mlops__"] == "artifact"
+    assert manager.load(row) == "a\x00b"
+
+
+def test_bytes_types_are_kept(manager, producer) -> None:
+    assert manager.load(manager.dump(bytearray(b"ab"), producer)) == bytearray(b"ab")
+    assert type(manager.load(manager.dump(bytearray(b"ab"), producer))) is bytearray
+    assert type(manager.load(manager.dump(b"ab", producer))) is bytes
+
+
+def test_lazy_handle_reads_columns_and_batches(manager, producer) -> None:
+    frame = pd.DataFrame({f"c{i}": np.arange(10_000) * i for i in range(5)})
+    ref = manager.load_lazy(manager.dump(frame, producer))
+    assert ref.is_table and ref.details["rows"] == 10_000
+    assert list(ref.load(columns=["c3"]).columns) == ["c3"]
+    assert sum(b.num_rows for b in ref.iter_batches(batch_size=1_000)) == 10_000
+    pd.testing.assert_frame_equal(ref.load(), frame)
+    with pytest.raises(Exception, match="c9"):
+        ref.load(columns=["c9"])
+
+
+def test_failed_upload_leaves_nothing(manager, producer) -> None:
+    from airflow_mlops_provider.artifacts.serializers import Serializer, SerializerRegistry
+
+    class Exploding(Serializer):
+        name = "exploding"
+        types = (Opaque,)
+        format = "boom"
+
+        def write(self, value, sink, settings):
+            sink.write(b"x" * (6 * 1024 * 1024))  # past S3's multipart threshold: a real upload began
+            raise RuntimeError("worker killed mid-upload")
+
+        def read(self, data, reference, settings):
+            raise AssertionError("never readable")
+
+    registry = SerializerRegistry()
+    registry.register(Exploding)
+    exploding = ArtifactManager(manager.settings, serializers=registry)
+    with pytest.raises(UnsupportedTypeError, match="worker killed mid-upload"):
+        exploding.dump(Opaque(1), producer)
+    assert exploding.store.list_files(exploding.store.root) == []
+
+
+def test_uri_outside_the_root_is_refused(manager, producer) -> None:
+    row = manager.dump(pd.DataFrame({"a": [1]}), producer)
+    outside = dict(row, uri=row["uri"].replace("/dag_id=", "/../../dag_id="))
+    with pytest.raises(Exception, match="outside the configured artifact root"):
+        manager.load(outside)
+    with pytest.raises(Exception, match="outside the configured artifact root"):
+        manager.load(dict(row, uri="file:///etc/passwd"))
+
+
+def test_previews_are_computed_at_write_time_and_bounded(manager, producer) -> None:
+    from PIL import Image
+
+    frame = pd.DataFrame(
+        {"x": np.arange(1_000, dtype="float64"), "html": ["<script>alert(1)</script>"] * 1_000},
+        index=pd.RangeIndex(1_000, name="row"),
+    )
+    frame["cat"] = pd.Categorical(["a", "b"] * 500)
+    reference = Reference.from_row(manager.dump(frame, producer))
+    preview = json.loads(manager.store.get_bytes(reference.preview_uri))
+    assert preview["kind"] == "table" and preview["rows"] == 1_000 and len(preview["head"]) == 50
+    assert preview["index"] == ["row"] and preview["head"][0] == [0, 0.0, "<script>alert(1)</script>", "a"]
+    assert preview["stats"]["x"] == {
+        "dtype": "float64",
+        "nulls": 0,
+        "min": 0.0,
+        "max": 999.0,
+        "mean": 499.5,
+        "std": pytest.approx(288.675, rel=1e-4),
+    }
+    assert preview["stats"]["cat"]["top"] == [["a", 500], ["b", 500]]
+
+    wide = pd.DataFrame({f"c{i}": [1] for i in range(150)})
+    wide_preview = json.loads(
+        manager.store.get_bytes(Reference.from_row(manager.dump(wide, producer)).preview_uri)
+    )
+    assert len(wide_preview["schema"]) == 100 and wide_preview["truncated_columns"] is True
+
+    image = Reference.from_row(manager.dump(Image.new("RGB", (1024, 512)), producer))
+    thumb = json.loads(manager.store.get_bytes(image.preview_uri))
+    assert thumb["kind"] == "image" and (thumb["width"], thumb["height"]) == (1024, 512)
+    import base64
+    import io
+
+    assert Image.open(io.BytesIO(base64.b64decode(thumb["thumbnail_png_base64"]))).size == (256, 128)
+
+    model = Reference.from_row(manager.dump(Opaque(3), producer))
+    shown = json.loads(manager.store.get_bytes(model.preview_uri))
+    assert shown["kind"] == "object" and shown["class"].endswith("Opaque")  # from the manifest, not unpickled
+
+    array = Reference.from_row(manager.dump(np.arange(12).reshape(3, 4), producer))
+    assert json.loads(manager.store.get_bytes(array.preview_uri))["stats"]["max"] == 11.0

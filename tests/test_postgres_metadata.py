@@ -1,0 +1,50 @@
+"""The DAG-level tests again, with Airflow's metadata DB on a real PostgreSQL server.
+
+Production Airflow keeps XCom rows in a JSONB column there (key order, NUL characters and numbers
+behave differently from SQLite's JSON), so the rows this backend writes must survive it. The
+tests run in a separate pytest session because Airflow binds its metadata DB at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import TESTS_DIR, postgres_available
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(
+    not postgres_available(),
+    reason="PostgreSQL is not reachable: start it on 127.0.0.1:5432 (trust auth, user postgres, "
+    "database test) or set MLOPS_TEST_POSTGRES_URL",
+)
+def test_dag_runs_with_postgres_metadata_db() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["MLOPS_TEST_METADATA_DB"] = "postgres"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(TESTS_DIR / "test_dag_integration.py"),
+            "-k",
+            "not example_dags or local",
+            "-rA",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=TESTS_DIR.parent,
+    )
+    tail = "\n".join(proc.stdout.splitlines()[-30:])
+    assert proc.returncode == 0, tail
+    assert "PASSED tests/test_dag_integration.py::test_runs_on_the_requested_metadata_db" in proc.stdout
+    assert " passed" in tail and "failed" not in tail

@@ -1,0 +1,426 @@
+"""The ML view through a real ``airflow api-server`` with the FAB auth manager.
+
+One module-scoped fixture runs the test DAGs with ``dag.test()`` (so XComs, artifacts, previews
+and structure snapshots are real), creates two FAB users (``admin``, and ``limited`` who may read
+only ``mlops_ui_other``), starts the API server with the plugin mounted at ``/mlops`` and logs both
+users in through ``POST /auth/token``. The tests then speak HTTP to it, as the UI's iframe does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from conftest import DAGS_DIR, api_server_process
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.slow
+
+FAB = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SCRIPT = "<script>alert(1)</script>"
+
+EVOLVING_V1 = """
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from airflow_mlops_provider.decorators import ml_metric
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)
+def mlops_ui_evolving():
+    @task
+    def extract() -> int:
+        return 1
+
+    @task
+    def legacy(value: int) -> int:
+        return value
+
+    @ml_metric(lower=0.5, severity="warning")
+    def quality(value: int) -> float:
+        return 0.9
+
+    value = extract()
+    legacy(value)
+    quality(value)
+
+
+mlops_ui_evolving()
+"""
+EVOLVING_V2 = EVOLVING_V1.replace(
+    "    value = extract()\n    legacy(value)\n    quality(value)\n",
+    "    @task\n    def clean(value: int) -> int:\n        return value * 2\n\n"
+    "    quality(clean(extract()))\n",
+).replace("return 0.9", "return 0.4")
+
+# Run in a subprocess with the FAB auth manager: users and roles, then a smoke test of the FAB view.
+FAB_SETUP = r"""
+import json, sys
+from flask_login import login_user
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+out = {}
+with get_application_builder() as appbuilder:
+    sm = appbuilder.sm
+    sm.sync_roles()
+    admin = sm.find_role("Admin")
+    if not sm.find_user("admin"):
+        sm.add_user("admin", "Ad", "Min", "admin@example.com", admin, password="admin-pw")
+    role = sm.find_role("OneDag") or sm.add_role("OneDag")
+    perms = (("can_read", "DAG:mlops_ui_other"), ("menu_access", "Browse"), ("can_read", "Website"))
+    for action, resource in perms:
+        sm.add_permission_to_role(role, sm.create_permission(action, resource))
+    if not sm.find_user("limited"):
+        sm.add_user("limited", "Lim", "Ited", "limited@example.com", role, password="limited-pw")
+    app = appbuilder.get_app
+    out["fab_views"] = [type(v).__name__ for v in appbuilder.baseviews]
+    view = next(v for v in appbuilder.baseviews if type(v).__name__ == "MLOpsFabView")
+    run_id = sys.argv[1]
+    for name in ("admin", "limited"):
+        with app.test_request_context(f"/mlops/dags/mlops_ui_shop/runs/{run_id}"):
+            login_user(sm.find_user(name))
+            result = view.run(dag_id="mlops_ui_shop", run_id=run_id)
+            body = result if isinstance(result, str) else getattr(result, "status_code", repr(result))
+            out[name] = body if isinstance(body, (str, int)) else str(body)
+        with app.test_request_context("/mlops/"):
+            login_user(sm.find_user(name))
+            out[name + "_overview"] = view.overview()
+print("RESULT" + json.dumps(out, default=str))
+"""
+
+
+def _airflow_env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW__CORE__AUTH_MANAGER": FAB,
+        "AIRFLOW__API_AUTH__JWT_SECRET": "mlops-ui-test-secret",
+        "AIRFLOW__API__SECRET_KEY": "mlops-ui-test-secret",
+        **extra,
+    }
+
+
+def _run_dags() -> dict[str, Any]:
+    from airflow_runner import run_before_and_after_change, run_dag
+
+    shop = run_dag("mlops_ui_shop")
+    other = run_dag("mlops_ui_other")
+    first, second = run_before_and_after_change(DAGS_DIR / "mlops_ui_evolving.py", EVOLVING_V1, EVOLVING_V2)
+    return {"shop": shop, "other": other, "first": first, "second": second}
+
+
+def _forge_reference(shop_run_id: str, outside: Path) -> None:
+    """A tampered XCom row whose reference points outside the artifact root (never read)."""
+    from airflow.models.xcom import XComModel
+
+    root = os.environ["AIRFLOW__MLOPS__ARTIFACT_ROOT"]
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "0.preview.json").write_text(json.dumps({"kind": "json", "text": "TOP-SECRET-CONTENT"}))
+    base = {
+        "__mlops__": "artifact",
+        "v": 1,
+        "type": "dict",
+        "serializer": "json",
+        "format": "json",
+        "format_version": 1,
+        "size_bytes": 1,
+        "sha256": "0" * 64,
+        "producer": {"dag_id": "mlops_ui_shop", "run_id": shop_run_id, "task_id": "make_number"},
+    }
+    forged = [
+        {**base, "uri": f"{outside.as_uri()}/0.json"},
+        {**base, "uri": f"{root}/../{outside.name}/0.json"},
+    ]
+    XComModel.set(
+        "forged", forged, dag_id="mlops_ui_shop", task_id="make_number", run_id=shop_run_id, serialize=False
+    )
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    runs = _run_dags()
+    _forge_reference(runs["shop"].run_id, Path(os.environ["AIRFLOW_HOME"]) / "outside")
+    env = _airflow_env()
+    setup = subprocess.run(
+        [sys.executable, "-c", FAB_SETUP, runs["shop"].run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-5000:]
+    fab = json.loads(setup.stdout.split("RESULT", 1)[1])
+
+    log = tmp_path_factory.mktemp("api") / "api-server.log"
+    try:
+        with api_server_process(env, log) as url, httpx.Client(base_url=url, timeout=60) as client:
+            tokens = {}
+            for user, password in (("admin", "admin-pw"), ("limited", "limited-pw")):
+                response = client.post("/auth/token", json={"username": user, "password": password})
+                assert response.status_code in (200, 201), response.text
+                tokens[user] = response.json()["access_token"]
+            yield {"client": client, "tokens": tokens, "runs": runs, "fab": fab, "log": log}
+    finally:
+        (DAGS_DIR / "mlops_ui_evolving.py").unlink(missing_ok=True)
+
+
+def get(ui: dict[str, Any], path: str, user: str | None = "admin", *, cookie: bool = False) -> httpx.Response:
+    """GET as ``user``: bearer token, or the UI's ``_token`` cookie (what the tab's iframe sends)."""
+    client: httpx.Client = ui["client"]
+    if user is None:
+        return client.get(path)
+    token = ui["tokens"][user]
+    if cookie:
+        return client.get(path, headers={"Cookie": f"_token={token}"})
+    return client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+
+def q(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+# -- security ----------------------------------------------------------------------------------------
+
+
+def test_plugin_is_mounted_and_registers_nav_and_tabs(ui: dict[str, Any]) -> None:
+    plugins = get(ui, "/api/v2/plugins").json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "mlops"]
+    assert {v["destination"]: v["href"] for v in ours["external_views"]} == {
+        "nav": "/mlops/",
+        "dag": "/mlops/dags/{DAG_ID}",
+        "dag_run": "/mlops/dags/{DAG_ID}/runs/{RUN_ID}",
+        "task_instance": "/mlops/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}?map_index={MAP_INDEX}",
+    }
+    assert [a["url_prefix"] for a in ours["fastapi_apps"]] == ["/mlops"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/mlops/",
+        "/mlops/api/overview",
+        "/mlops/dags/mlops_ui_shop",
+        "/mlops/api/dags/mlops_ui_shop/metrics",
+        "/mlops/dags/mlops_ui_shop/runs/x",
+        "/mlops/dags/mlops_ui_shop/runs/x/tasks/make_frame",
+        "/mlops/static/uPlot.iife.min.js",
+    ],
+)
+def test_unauthenticated_requests_are_refused(ui: dict[str, Any], path: str) -> None:
+    assert get(ui, path, None).status_code == 401
+    bad = ui["client"].get(path, headers={"Authorization": "Bearer not-a-jwt"})
+    assert bad.status_code in (401, 403)
+    assert SCRIPT not in bad.text and "make_frame" not in bad.text
+
+
+def test_cookie_authenticates_iframe_requests(ui: dict[str, Any]) -> None:
+    response = get(ui, "/mlops/", cookie=True)
+    assert response.status_code == 200
+    assert "mlops_ui_shop" in response.text
+    script = get(ui, "/mlops/static/uPlot.iife.min.js", cookie=True)
+    assert script.status_code == 200 and "uPlot" in script.text
+    assert get(ui, "/mlops/static/mlops.css", cookie=True).status_code == 200
+    assert get(ui, "/mlops/static/..%2F..%2Fquery.py", cookie=True).status_code == 404
+
+
+def test_a_user_sees_only_the_dags_they_may_read(ui: dict[str, Any]) -> None:
+    shop, other = ui["runs"]["shop"].run_id, ui["runs"]["other"].run_id
+    overview = get(ui, "/mlops/api/overview", "limited").json()
+    assert [d["dag_id"] for d in overview["dags"]] == ["mlops_ui_other"]
+    page = get(ui, "/mlops/", "limited").text
+    assert "mlops_ui_other" in page and "mlops_ui_shop" not in page
+    for path in (
+        "/mlops/dags/mlops_ui_shop",
+        "/mlops/api/dags/mlops_ui_shop/metrics",
+        "/mlops/api/dags/mlops_ui_shop/checks",
+        f"/mlops/dags/mlops_ui_shop/runs/{q(shop)}",
+        f"/mlops/api/dags/mlops_ui_shop/runs/{q(shop)}",
+        f"/mlops/dags/mlops_ui_shop/runs/{q(shop)}/tasks/make_frame",
+        f"/mlops/api/dags/mlops_ui_shop/runs/{q(shop)}/tasks/make_frame",
+    ):
+        response = get(ui, path, "limited")
+        assert response.status_code == 403, path
+        assert "alert" not in response.text and "def make_frame" not in response.text
+    assert get(ui, "/mlops/dags/mlops_ui_other", "limited").status_code == 200
+    assert get(ui, f"/mlops/dags/mlops_ui_other/runs/{q(other)}", "limited").status_code == 200
+    admin = [d["dag_id"] for d in get(ui, "/mlops/api/overview").json()["dags"]]
+    assert {"mlops_ui_shop", "mlops_ui_other", "mlops_ui_evolving"} <= set(admin)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/mlops/dags/..%2F..%2Fetc",
+        "/mlops/dags/%2E%2E",
+        "/mlops/dags/mlops_ui_shop/runs/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/mlops/dags/mlops_ui_shop/runs/%2E%2E",
+        "/mlops/dags/mlops_ui_shop/runs/x/tasks/..%2F..",
+        "/mlops/api/dags/%2E%2E/metrics",
+    ],
+)
+def test_path_traversal_in_ids_is_refused(ui: dict[str, Any], path: str) -> None:
+    response = get(ui, path)
+    assert response.status_code in (400, 403, 404), (path, response.status_code)
+    assert "root:" not in response.text
+
+
+def test_references_outside_the_artifact_root_are_never_read(ui: dict[str, Any]) -> None:
+    run_id = ui["runs"]["shop"].run_id
+    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}").json()
+    forged = [a for a in data["artifacts"] if a["key"] == "forged"]
+    assert len(forged) == 2
+    for entry in forged:
+        assert entry["preview"] is None
+        assert "outside the configured artifact root" in entry["preview_error"]
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}").text
+    assert "TOP-SECRET-CONTENT" not in page
+
+
+# -- pages -------------------------------------------------------------------------------------------
+
+
+def test_run_page_escapes_previewed_content(ui: dict[str, Any]) -> None:
+    run_id = ui["runs"]["shop"].run_id
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}")
+    assert page.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert SCRIPT not in page.text
+    assert "&lt;b&gt;bold&lt;/b&gt; note number 7" in page.text and "<b>bold</b>" not in page.text
+
+
+def test_run_page_shows_the_graph_with_states_and_warnings(ui: dict[str, Any]) -> None:
+    run = ui["runs"]["shop"]
+    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run.run_id)}").json()
+    nodes = {n["task_id"]: n for n in data["graph"]["nodes"]}
+    assert data["graph"]["recorded"]
+    assert set(nodes) == {t for t, _ in run.task_states}
+    assert nodes["scores_high"]["state"] == "success_with_warnings"
+    assert nodes["evaluate"]["state"] == "success_with_warnings"
+    assert nodes["make_frame"]["state"] == "success"
+    assert nodes["explode"]["state"] == "failed"
+    assert {(e["from"], e["to"]) for e in data["graph"]["edges"]} == {
+        ("make_frame", "scores_high"),
+        ("make_frame", "evaluate"),
+    }
+    assert nodes["scores_high"]["x"] > nodes["make_frame"]["x"]  # longest-path layers
+    assert nodes["scores_high"]["colour"] != nodes["make_frame"]["colour"]
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run.run_id)}").text
+    assert 'data-task-id="scores_high" data-state="success_with_warnings"' in page
+    assert "<svg" in page
+    checks = data["checks"]
+    assert [(c["task_id"], c["status"]) for c in checks] == [("scores_high", "warning")]
+    assert checks[0]["samples"]["rows"]  # the failing row is shown
+    assert {(m["name"], m["status"]) for m in data["metrics"]} == {("accuracy", "warning"), ("loss", "ok")}
+
+
+def test_previews_of_each_kind(ui: dict[str, Any]) -> None:
+    run_id = ui["runs"]["shop"].run_id
+    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}").json()
+    by_task = {(a["task_id"], a["key"]): a for a in data["artifacts"]}
+    table = by_task[("make_frame", "return_value")]["preview"]
+    assert table["kind"] == "table" and table["rows"] == 3
+    assert [c["name"] for c in table["schema"]] == ["name", "score"]
+    assert table["stats"]["score"]["max"] == 0.75
+    array = by_task[("make_array", "return_value")]["preview"]
+    assert array["kind"] == "array" and array["shape"] == [3, 4] and array["dtype"] == "float32"
+    image = by_task[("make_image", "return_value")]["preview"]
+    assert image["kind"] == "image" and image["thumbnail_png_base64"]
+    assert by_task[("make_document", "return_value")]["preview"]["kind"] == "json"
+    model = by_task[("train", "return_value")]["preview"]
+    assert model["kind"] == "object" and "LogisticRegression" in model["class"]
+    number, flag = by_task[("make_number", "return_value")], by_task[("make_flag", "return_value")]
+    assert (number["inline"], number["kind"], number["text"]) == (True, "value", "42")
+    assert (flag["kind"], flag["text"]) == ("value", "true")
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}").text
+    assert 'src="data:image/png;base64,' in page
+    assert "shape 3 \u00d7 4" in page and "LogisticRegression" in page
+    assert '<p class="value">42</p>' in page
+
+
+def test_task_page_shows_manifest_code_and_trend(ui: dict[str, Any]) -> None:
+    run_id = ui["runs"]["shop"].run_id
+    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame?map_index=-1").json()
+    (artifact,) = data["artifacts"]
+    assert artifact["format"] == "parquet" and len(artifact["sha256"]) == 64
+    assert artifact["manifest"]["execution"]["code_hash"]
+    assert "def make_frame" in data["code"] and "manifest" in data["code_origin"]
+    assert data["tasks"][0]["peak_rss_mb"] > 0 and data["trend"]["duration"]
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame")
+    assert page.status_code == 200
+    assert "def make_frame" in page.text and artifact["sha256"] in page.text
+    assert "&lt;script&gt;" in page.text and SCRIPT not in page.text
+    assert f'href="/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame"' in page.text  # Airflow's log view
+    # A task that is not an @ml.task: its code comes from the run's structure snapshot.
+    image = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_image").json()
+    assert "def make_image" in image["code"] and "snapshot" in image["code_origin"]
+    assert get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/no_such_task").status_code == 404
+
+
+def test_task_page_of_a_failed_task(ui: dict[str, Any]) -> None:
+    run_id = ui["runs"]["shop"].run_id
+    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/explode").json()
+    assert data["ti"]["state"] == "failed"
+    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/explode").text
+    assert "Failure" in page
+    if data["traceback"]:  # dag.test() may log to the console only: then the state is shown
+        assert "the model exploded" in data["traceback"] and "ValueError" in page
+    else:
+        assert "no traceback could be read" in page
+
+
+def test_run_page_shows_the_structure_of_that_run_and_the_diff(ui: dict[str, Any]) -> None:
+    first, second = ui["runs"]["first"], ui["runs"]["second"]
+    old = get(ui, f"/mlops/api/dags/mlops_ui_evolving/runs/{q(first.run_id)}").json()
+    new = get(ui, f"/mlops/api/dags/mlops_ui_evolving/runs/{q(second.run_id)}").json()
+    assert {n["task_id"] for n in old["graph"]["nodes"]} == {"extract", "legacy", "quality"}
+    assert {n["task_id"] for n in new["graph"]["nodes"]} == {"extract", "clean", "quality"}
+    assert old["diff"] is None and old["previous"] is None
+    diff = new["diff"]
+    assert [t["task_id"] for t in diff["added"]] == ["clean"]
+    assert [t["task_id"] for t in diff["removed"]] == ["legacy"]
+    assert ["clean", "quality"] in diff["edges_added"] and ["extract", "quality"] in diff["edges_removed"]
+    page = get(ui, f"/mlops/dags/mlops_ui_evolving/runs/{q(second.run_id)}").text
+    assert "+ task <b>clean</b>" in page and "\u2212 task <b>legacy</b>" in page
+    assert 'data-task-id="legacy"' not in page
+    runs = get(ui, "/mlops/api/dags/mlops_ui_evolving/runs").json()
+    assert [(r["run_id"], r["structure_changed"]) for r in runs] == [
+        (second.run_id, True),
+        (first.run_id, False),
+    ]
+    assert "structure changed" in get(ui, "/mlops/dags/mlops_ui_evolving").text
+
+
+def test_metric_and_check_history(ui: dict[str, Any]) -> None:
+    metrics = get(ui, "/mlops/api/dags/mlops_ui_evolving/metrics").json()["series"]
+    (series,) = metrics
+    assert (series["task_id"], series["name"]) == ("quality", "quality")
+    assert series["value"] == [0.9, 0.4] and series["lower"] == [0.5, 0.5]
+    assert series["status"] == ["ok", "warning"]
+    assert series["run_ids"] == [ui["runs"]["first"].run_id, ui["runs"]["second"].run_id]
+    checks = get(ui, "/mlops/api/dags/mlops_ui_shop/checks").json()["checks"]
+    assert [(c["task_id"], c["status"], c["severity"]) for c in checks] == [
+        ("scores_high", "warning", "warning")
+    ]
+    page = get(ui, "/mlops/dags/mlops_ui_evolving")
+    assert page.status_code == 200
+    assert 'id="metric-data"' in page.text and "mlops.metricCharts" in page.text
+
+
+def test_fab_view_renders_with_the_same_templates_and_permissions(ui: dict[str, Any]) -> None:
+    fab = ui["fab"]
+    assert "MLOpsFabView" in fab["fab_views"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in fab["admin"] and SCRIPT not in fab["admin"]
+    assert 'data-task-id="make_frame"' in fab["admin"]
+    assert fab["limited"] in (302, 403) or "make_frame" not in str(fab["limited"])
+    assert "mlops_ui_shop" in fab["admin_overview"]
+    assert "mlops_ui_other" in fab["limited_overview"] and "mlops_ui_shop" not in fab["limited_overview"]
