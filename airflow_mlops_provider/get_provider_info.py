@@ -87,6 +87,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "30",
                         "default": "0",
                     },
+                    "deduplicate": {
+                        "description": "Store identical artifact bytes once. Data objects then live "
+                        "content-addressed under ``<artifact_root>/_cas/sha256/``; each write folder keeps "
+                        "its manifest, preview and a zero-byte ``<n>.sha256-<hex>`` link, and XCom rows "
+                        "name the shared object. ``airflow mlops gc`` deletes a shared object only when no "
+                        "remaining write folder links to it. Artifacts written before the switch stay "
+                        "readable either way.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                 },
             }
         },

@@ -25,6 +25,7 @@ class ArtifactSettings:
     :param allow_pickle: whether the cloudpickle format may be written and read.
     :param signing_key: HMAC key for pickle artifacts; ``None`` means pickles are not signed.
     :param parquet_compression: Parquet codec for tables.
+    :param deduplicate: store identical bytes once, content-addressed under ``<root>/_cas/``.
     """
 
     artifact_root: str
@@ -33,6 +34,7 @@ class ArtifactSettings:
     allow_pickle: bool = True
     signing_key: bytes | None = None
     parquet_compression: str = "zstd"
+    deduplicate: bool = False
 
     @classmethod
     def from_airflow_config(cls) -> ArtifactSettings:
@@ -49,4 +51,5 @@ class ArtifactSettings:
             allow_pickle=conf.getboolean(SECTION, "allow_pickle", fallback=True),
             signing_key=key.encode() if key else None,
             parquet_compression=(conf.get(SECTION, "parquet_compression", fallback="zstd") or "none"),
+            deduplicate=conf.getboolean(SECTION, "deduplicate", fallback=False),
         )

@@ -32,6 +32,7 @@ from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactIntegrityError,
     ArtifactNotFoundError,
+    ArtifactStoreError,
     PickleNotAllowedError,
     UnsupportedTypeError,
 )
@@ -129,10 +130,10 @@ class ArtifactManager:
     def fetch(self, reference: Reference) -> bytes:
         """The verified bytes of an artifact."""
         try:
-            data = self.store.get_bytes(reference.uri)
+            data = self.store.get_bytes(reference.data_uri)
         except ArtifactNotFoundError as err:
             raise ArtifactNotFoundError(
-                f"The artifact {reference.uri} ({reference.summary}) written by "
+                f"The artifact {reference.data_uri} ({reference.summary}) written by "
                 f"{reference.producer.describe()} is missing from the store. It was deleted after the "
                 "task ran (a lifecycle rule, garbage collection or a manual delete); clear and re-run "
                 "the producing task to write it again."
@@ -176,7 +177,11 @@ class ArtifactManager:
     # -- deleting -------------------------------------------------------------------------------
 
     def purge(self, row: Any) -> None:
-        """Delete the stored objects an XCom row refers to (all of them live in one write folder)."""
+        """Delete the stored objects an XCom row refers to (all of them live in one write folder).
+
+        Shared content-addressed objects (``[mlops] deduplicate``) may be linked from other folders;
+        they stay, and ``airflow mlops gc`` deletes them once no folder links to them.
+        """
         folders = {posixpath.dirname(ref["uri"]) for ref in codec.iter_references(row)}
         for folder in sorted(folders):
             if posixpath.basename(folder).startswith("try="):
@@ -232,6 +237,7 @@ class _ValueWriter:
                 f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned by "
                 f"{self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
             ) from err
+        blob = store.share(data_url, out.sha256, serializer.extension) if settings.deduplicate else None
         signature = None
         if serializer.uses_pickle and settings.signing_key:
             signature = sign(settings.signing_key, out.sha256)
@@ -247,6 +253,7 @@ class _ValueWriter:
             summary=serializer.describe(value_type, details),
             details=details,
             signature=signature,
+            blob=blob,
         )
         from airflow_mlops_provider import __version__
 
@@ -266,6 +273,12 @@ class _ValueWriter:
         if preview is not None:
             store.put_bytes(f"{self.folder}/{index}.preview.json", preview)
         store.put_bytes(f"{self.folder}/{index}.manifest.json", manifest.to_json())
+        if blob is not None and not store.exists(blob):
+            raise ArtifactStoreError(
+                f"The shared object {blob} for the artifact {data_url} returned by "
+                f"{self.producer.describe()} was deleted while the task wrote it (an `airflow mlops gc` "
+                "running at the same moment). Nothing refers to it yet; let the task retry."
+            )
         return reference.to_row()
 
     def _preview(self, serializer: Serializer, value: Any, details: dict[str, Any]) -> bytes | None:

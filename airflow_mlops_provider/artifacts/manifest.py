@@ -39,7 +39,7 @@ class Producer:
 class Reference:
     """What an XCom row (or an enclosing JSON artifact) holds for one stored artifact.
 
-    :param uri: URL of the data object.
+    :param uri: URL of the data object in its write folder (manifest and preview sit beside it).
     :param type: fully qualified class name of the value that was written.
     :param serializer: registry name of the serializer that wrote it.
     :param format: storage format (``parquet``, ``npy``, ``json+zstd``, ``png``, ``cloudpickle``...).
@@ -50,6 +50,8 @@ class Reference:
     :param summary: one line for people; ``details`` holds the same as structured data.
     :param details: rows/columns/dtypes for tables, shape/dtype for arrays, class for objects...
     :param signature: HMAC-SHA256 of ``sha256`` for pickle artifacts when a signing key is set.
+    :param blob: with ``[mlops] deduplicate``, URL of the shared content-addressed object that holds
+        the bytes (``uri`` then names no object: it only places the manifest and preview).
     """
 
     uri: str
@@ -63,6 +65,12 @@ class Reference:
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     signature: str | None = None
+    blob: str | None = None
+
+    @property
+    def data_uri(self) -> str:
+        """Where the bytes are: the shared object when deduplicated, else ``uri``."""
+        return self.blob or self.uri
 
     def sibling(self, suffix: str) -> str:
         """URI of a file stored beside the data object (``manifest.json``, ``preview.json``)."""
@@ -94,6 +102,8 @@ class Reference:
         }
         if self.signature:
             row["signature"] = self.signature
+        if self.blob:
+            row["blob"] = self.blob
         return row
 
     @classmethod
@@ -117,6 +127,7 @@ class Reference:
             summary=row.get("summary", ""),
             details=row.get("details") or {},
             signature=row.get("signature"),
+            blob=row.get("blob"),
         )
 
 

@@ -136,7 +136,7 @@ class ArtifactRef(Generic[T]):
         """The raw bytes as a seekable stream (ranged reads on object stores); not hash-checked."""
         if self._reference is None or self._manager is None:
             raise ArtifactError("This value was stored inline in the XCom row; use .load().")
-        return self._manager.store.open_read(self._reference.uri)
+        return self._manager.store.open_read(self._reference.data_uri)
 
     def _require_table(self, what: str) -> None:
         if not self.is_table:
@@ -146,10 +146,10 @@ class ArtifactRef(Generic[T]):
     def _open_checked(self) -> BinaryIO:
         """Open the object, refusing it if its size differs from the one recorded at write time."""
         assert self._reference is not None and self._manager is not None
-        raw = self._manager.store.open_read(self._reference.uri)
+        raw = self._manager.store.open_read(self._reference.data_uri)
         size = getattr(raw, "size", None)
         if size is None:
-            size = self._manager.store.size(self._reference.uri)
+            size = self._manager.store.size(self._reference.data_uri)
         if size != self._reference.size_bytes:
             raw.close()
             self._manager.verify(self._reference, b"")  # raises the integrity error with details

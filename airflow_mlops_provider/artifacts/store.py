@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import posixpath
 import re
 import uuid
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 # S3 keys are limited to 1,024 bytes; each id component is capped so the whole key fits.
 MAX_KEY_BYTES = 1024
 _COMPONENT_MAX = 120
+# Shared, content-addressed data objects ([mlops] deduplicate) live under <root>/_cas/sha256/.
+CONTENT_PREFIX = "_cas/sha256"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -143,6 +146,30 @@ class ArtifactStore:
                 "limit of S3 keys. Use a shorter [mlops] artifact_root prefix."
             )
         return url
+
+    def content_url(self, sha256: str, extension: str = "") -> str:
+        """The content address of bytes with this hash (``[mlops] deduplicate``)."""
+        return f"{self.root}/{CONTENT_PREFIX}/{sha256[:2]}/{sha256}{extension}"
+
+    def share(self, url: str, sha256: str, extension: str = "") -> str:
+        """Move a freshly written object to its content address; return that address.
+
+        A zero-byte link ``<n>.sha256-<hex>`` is written beside ``url`` first, so garbage collection
+        sees the object as used before it moves. The move replaces an identical object written
+        earlier, which also renews its modification time (gc keeps objects younger than its grace
+        period): deduplication saves storage, not the upload.
+        """
+        folder, _, name = url.rpartition("/")
+        self.put_bytes(f"{folder}/{name.split('.', 1)[0]}.sha256-{sha256}", b"")
+        target = self.content_url(sha256, extension)
+        source_path, target_path = self.fs_path(url), self.fs_path(target)
+        with self._errors("write", target):
+            if self.is_local:
+                self.fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
+                os.replace(source_path, target_path)  # atomic, even over an existing copy
+            else:
+                self.fs.mv(source_path, target_path)
+        return target
 
     def fs_path(self, url: str) -> str:
         """The filesystem path of a URL under the root; refuses anything outside it."""

@@ -88,6 +88,7 @@ def _manifest_lines(manifest: Manifest) -> list[str]:
     }
     lines = [
         f"Artifact:   {ref.uri}",
+        *([f"Stored as:  {ref.blob} (deduplicated)"] if ref.blob else []),
         f"Summary:    {ref.summary}",
         f"Type:       {ref.type}",
         f"Format:     {ref.format} v{ref.format_version} "
@@ -205,7 +206,7 @@ def download(manager: ArtifactManager, reference: Reference, target: Path, progr
     done = 0
     bar = _Progress(reference.size_bytes, progress)
     try:
-        with manager.store.open_read(reference.uri) as source, open(target, "wb") as out:
+        with manager.store.open_read(reference.data_uri) as source, open(target, "wb") as out:
             while chunk := source.read(CHUNK_BYTES):
                 sha.update(chunk)
                 out.write(chunk)

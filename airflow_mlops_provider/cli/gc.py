@@ -23,6 +23,10 @@ Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothin
 * The XCom rows are read before the store is listed, and if the store holds write folders but none
   of them is referenced by any XCom row, nothing is deleted without ``--force``: that is what a CLI
   pointed at the wrong metadata DB would see.
+* Shared objects of ``[mlops] deduplicate`` (``<root>/_cas/sha256/..``) are deleted only when no
+  write folder that survives this collection links to them (``<n>.sha256-<hex>``) and they are older than the grace period, checked again just before the delete: writers
+  renew a shared object's modification time when they link to it, and check it still exists after
+  writing their manifest (a write that loses the race fails and is retried by Airflow).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
 SNAPSHOTS_PREFIX = "_snapshots/"
+SHARED_PREFIX = "_cas/"
 DEFAULT_GRACE = timedelta(hours=1)
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
@@ -57,6 +62,9 @@ _FOLDER_IN_URI = re.compile(rf"(?:^|/)({_FOLDER})/[^/]+$")
 _FOLDER_PREFIX = re.compile(rf"^({_FOLDER})/")
 # <n>.<ext>, <n>.manifest.json and the temporary names of local writes (<n>.<ext>.tmp-<hex>).
 OBJECT_NAME = re.compile(r"^\d+(?:\.[A-Za-z0-9_\-]+)*$")
+# The zero-byte link from a write folder to a shared object: <n>.sha256-<hex>.
+LINK_NAME = re.compile(r"^\d+\.sha256-([0-9a-f]{64})$")
+SHARED_OBJECT = re.compile(r"^_cas/sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})(?:\.[A-Za-z0-9_\-]+)*$")
 
 
 class GcRefused(ArtifactError):
@@ -94,6 +102,26 @@ class GcFolder:
 
 
 @dataclass
+class GcShared:
+    """One shared, content-addressed object (``[mlops] deduplicate``)."""
+
+    uri: str
+    relative: str
+    sha256: str
+    size_bytes: int
+    modified: datetime | None
+    reason: str = ""
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "size_bytes": self.size_bytes,
+            "age_seconds": None if self.modified is None else int((now - self.modified).total_seconds()),
+            "reason": self.reason,
+        }
+
+
+@dataclass
 class GcReport:
     """What :func:`collect_garbage` found and did (or would do, with ``dry_run``)."""
 
@@ -111,10 +139,12 @@ class GcReport:
     kept_young: list[GcFolder] = field(default_factory=list)
     skipped_paths: list[str] = field(default_factory=list)
     skipped_snapshots: int = 0
+    deleted_shared: list[GcShared] = field(default_factory=list)
+    kept_shared: list[GcShared] = field(default_factory=list)
 
     @property
     def freed_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.deleted)
+        return sum(f.size_bytes for f in self.deleted) + sum(o.size_bytes for o in self.deleted_shared)
 
     def to_dict(self) -> dict[str, Any]:
         def group(items: list[GcFolder]) -> dict[str, Any]:
@@ -139,6 +169,17 @@ class GcReport:
             "kept_young": group(self.kept_young),
             "skipped_paths": self.skipped_paths,
             "skipped_snapshot_objects": self.skipped_snapshots,
+            "shared_objects": {
+                "deleted" if not self.dry_run else "would_delete": {
+                    "objects": len(self.deleted_shared),
+                    "bytes": sum(o.size_bytes for o in self.deleted_shared),
+                    "items": [o.to_dict(self.now) for o in self.deleted_shared],
+                },
+                "kept": {
+                    "objects": len(self.kept_shared),
+                    "bytes": sum(o.size_bytes for o in self.kept_shared),
+                },
+            },
         }
 
 
@@ -261,9 +302,18 @@ def collect_garbage(
     folders: dict[str, GcFolder] = {}
     files: dict[str, list[str]] = defaultdict(list)
     foreign: set[str] = set()
+    shared: list[GcShared] = []
     for relative, size, modified in _list_store(manager):
         if relative.startswith(SNAPSHOTS_PREFIX):
             report.skipped_snapshots += 1
+            continue
+        if relative.startswith(SHARED_PREFIX):
+            match = SHARED_OBJECT.match(relative)
+            if match and not relative.rpartition("/")[2].count(".tmp-"):
+                uri = f"{manager.store.root}/{relative}"
+                shared.append(GcShared(uri, relative, match.group(2), size, modified))
+            else:
+                report.skipped_paths.append(relative)
             continue
         folder, _, name = relative.rpartition("/")
         if not WRITE_FOLDER.match(folder):
@@ -328,7 +378,56 @@ def collect_garbage(
             manager.store.delete_dir(info.uri)
             _remove_empty_parents(manager, info.relative)
         report.deleted.append(info)
+    _collect_shared(manager, report, shared, files, {f.relative for f in to_delete})
     return report
+
+
+def _collect_shared(
+    manager: ArtifactManager,
+    report: GcReport,
+    shared: list[GcShared],
+    files: dict[str, list[str]],
+    deleted_folders: set[str],
+) -> None:
+    """Delete the shared objects that no surviving write folder links to (see the module docs)."""
+    # Links, not XCom rows, decide: values nested in a JSON artifact are linked but in no row, and
+    # equal bytes written under another artifact root have the same hash.
+    linked: set[str] = set()
+    for folder, names in files.items():
+        if folder in deleted_folders:
+            continue
+        for relative in names:
+            match = LINK_NAME.match(relative.rpartition("/")[2])
+            if match:
+                linked.add(match.group(1))
+    for item in sorted(shared, key=lambda o: o.relative):
+        if item.sha256 in linked:
+            item.reason = "linked from a write folder"
+        elif item.modified is None or report.now - item.modified < report.grace:
+            item.reason = f"younger than the grace period ({report.grace})"
+        elif not report.dry_run and _renewed(manager, item, report.grace):
+            item.reason = "renewed by a writer during this collection"
+        else:
+            item.reason = "no write folder links to it"
+            if not report.dry_run:
+                manager.store.delete_dir(item.uri)
+                _remove_empty_parents(manager, item.relative)
+            report.deleted_shared.append(item)
+            continue
+        report.kept_shared.append(item)
+
+
+def _renewed(manager: ArtifactManager, item: GcShared, grace: timedelta) -> bool:
+    """Whether a shared object was written again (or deleted) since the store was listed."""
+    store = manager.store
+    path = store.fs_path(item.uri)
+    with store._errors("inspect", item.uri):
+        store.fs.invalidate_cache(path)
+        try:
+            modified = _timestamp(store.fs.info(path))
+        except FileNotFoundError:
+            return True  # already gone: nothing to delete
+    return modified is None or datetime.now(timezone.utc) - modified < grace
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -358,6 +457,13 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
                 report.kept_expired,
             )
         )
+    if report.deleted_shared or report.kept_shared:
+        freed = human_bytes(sum(o.size_bytes for o in report.deleted_shared))
+        kept = human_bytes(sum(o.size_bytes for o in report.kept_shared))
+        lines.append(
+            f"Shared objects (deduplicated): {verb} {len(report.deleted_shared)} ({freed}), "
+            f"kept {len(report.kept_shared)} ({kept})"
+        )
     lines.append(
         f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
         f"{report.skipped_snapshots} object(s) under {SNAPSHOTS_PREFIX}"
@@ -370,12 +476,17 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
             lines.append(
                 f"{verb}: {info.uri} ({info.objects} objects, {size}, age {age_text}; {info.reason})"
             )
+        for item in report.deleted_shared:
+            lines.append(f"{verb}: {item.uri} ({human_bytes(item.size_bytes)}; {item.reason})")
     if verbose:
         lines += [f"skipped: {path}" for path in report.skipped_paths]
     if report.dry_run:
         lines.append(f"Dry run: would free {human_bytes(report.freed_bytes)}; nothing was deleted.")
     else:
-        lines.append(f"Freed {human_bytes(report.freed_bytes)} ({len(report.deleted)} folder(s) deleted).")
+        shared_note = f", {len(report.deleted_shared)} shared object(s)" if report.deleted_shared else ""
+        lines.append(
+            f"Freed {human_bytes(report.freed_bytes)} ({len(report.deleted)} folder(s){shared_note} deleted)."
+        )
     return lines
 
 

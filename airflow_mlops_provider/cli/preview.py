@@ -67,7 +67,7 @@ def _missing(reference: Reference) -> ArtifactNotFoundError:
 def _check_object(manager: ArtifactManager, reference: Reference) -> None:
     """The data object exists and has the recorded size (one metadata request, no download)."""
     try:
-        size = manager.store.size(reference.uri)
+        size = manager.store.size(reference.data_uri)
     except (ArtifactNotFoundError, ArtifactStoreError) as err:
         if isinstance(err, ArtifactNotFoundError) or isinstance(err.__cause__, FileNotFoundError):
             raise _missing(reference) from err
@@ -85,7 +85,7 @@ def _read(manager: ArtifactManager, reference: Reference, reader: Any) -> Any:
     import pyarrow as pa
 
     try:
-        with manager.store.open_read(reference.uri) as raw:
+        with manager.store.open_read(reference.data_uri) as raw:
             return reader(raw)
     except ArtifactNotFoundError as err:
         raise _missing(reference) from err

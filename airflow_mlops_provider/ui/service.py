@@ -190,6 +190,7 @@ def artifact_entry(
         return entry
     entry.update(
         uri=ref.uri,
+        blob=ref.blob,
         type=ref.type,
         format=ref.format,
         serializer=ref.serializer,
