@@ -51,7 +51,8 @@ def test_dag_runs_with_postgres_metadata_db() -> None:
     assert proc.returncode == 0, tail
     assert "PASSED tests/test_dag_integration.py::test_runs_on_the_requested_metadata_db" in proc.stdout
     # The production path (API server + LocalExecutor task processes) runs here, on PostgreSQL.
-    executor = "PASSED tests/test_executor_path.py::test_dag_runs_on_the_local_executor_through_the_api_server"
-    assert f"{executor}[local]" in proc.stdout and f"{executor}[s3]" in proc.stdout
-    assert "PASSED tests/test_executor_path.py::test_failed_task_traceback_is_read_from_its_log" in proc.stdout
+    executor = "PASSED tests/test_executor_path.py::test_"
+    run = f"{executor}dag_runs_on_the_local_executor_through_the_api_server"
+    assert f"{run}[local]" in proc.stdout and f"{run}[s3]" in proc.stdout
+    assert f"{executor}failed_task_traceback_is_read_from_its_log" in proc.stdout
     assert " passed" in tail and "failed" not in tail

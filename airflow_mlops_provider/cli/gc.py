@@ -24,9 +24,10 @@ Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothin
   of them is referenced by any XCom row, nothing is deleted without ``--force``: that is what a CLI
   pointed at the wrong metadata DB would see.
 * Shared objects of ``[mlops] deduplicate`` (``<root>/_cas/sha256/..``) are deleted only when no
-  write folder that survives this collection links to them (``<n>.sha256-<hex>``) and they are older than the grace period, checked again just before the delete: writers
-  renew a shared object's modification time when they link to it, and check it still exists after
-  writing their manifest (a write that loses the race fails and is retried by Airflow).
+  write folder that survives this collection links to them (``<n>.sha256-<hex>``) and they are
+  older than the grace period, checked again just before the delete: writers renew a shared
+  object's modification time when they link to it, and check it still exists after writing their
+  manifest (a write that loses the race fails and is retried by Airflow).
 """
 
 from __future__ import annotations
