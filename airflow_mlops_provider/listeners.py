@@ -4,6 +4,11 @@
 task's return value after leaving the task's context, and ``serialize_value`` is not told the try
 number, so the XCom backend asks here to keep each try's artifacts apart. When the task instance
 finishes, the per-task lineage record is cleared.
+
+``dag.test()`` and ``airflow dags test`` run every task in one process, and Airflow never resets its
+hook-lineage collector between them, so each task's OpenLineage events would also list the datasets
+of every earlier task. When the task runner stops (after the OpenLineage listener has read the
+collector), it is reset here. A worker runs one task per process, where this changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ class _TaskRuntimeListener:
     @hookimpl
     def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any = None) -> None:
         self._finished()
+
+    @hookimpl
+    def before_stopping(self, component: Any) -> None:
+        if type(component).__name__ != "TaskRunnerMarker":
+            return
+        try:
+            from airflow.sdk import lineage as sdk_lineage
+        except ImportError:
+            return
+        clear = getattr(sdk_lineage.get_hook_lineage_collector, "cache_clear", None)
+        if clear is not None:
+            clear()
 
     def _finished(self) -> None:
         from airflow_mlops_provider.artifacts import lineage

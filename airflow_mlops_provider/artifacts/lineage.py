@@ -3,21 +3,70 @@
 The task process reads its inputs while Airflow resolves arguments (before ``execute``) and writes
 its return value after ``execute``; this per-process record links the two. The provider's listener
 clears it when a task instance finishes, so each task in a process starts clean.
+
+Reads and writes are also reported to Airflow's hook-level lineage collector, which the OpenLineage
+provider (when installed and configured) turns into the input and output datasets of the task's
+OpenLineage events. Without it the collector is a no-op.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.manifest import Reference
 
+log = logging.getLogger(__name__)
+
 _reads: dict[str, dict[str, Any]] = {}
 _execution: dict[str, Any] | None = None
 
 
+class _ArtifactLineageContext:
+    """The one ``context`` object the collector files every artifact under (it de-duplicates by it)."""
+
+
+_CONTEXT = _ArtifactLineageContext()
+
+
+def _hook_lineage_collector() -> Any | None:
+    """Airflow's hook-level lineage collector, inside a task process only.
+
+    The API server and the CLI also load artifacts; lineage there belongs to no task, and a
+    long-lived process would only fill the collector up.
+    """
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    if task_runner is None or getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
+        return None
+    try:
+        from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+    except ImportError:
+        return None
+    return get_hook_lineage_collector()
+
+
+def report_asset(reference: Reference, *, output: bool) -> None:
+    """Report an artifact the running task wrote (``output``) or read, as an Airflow asset URI.
+
+    The URI is the artifact's place in its write folder (``reference.uri``), the same one the
+    manifests, the CLI and the UI show. Lineage never fails a task: errors are logged.
+    """
+    collector = _hook_lineage_collector()
+    if collector is None:
+        return
+    try:
+        add = collector.add_output_asset if output else collector.add_input_asset
+        add(context=_CONTEXT, uri=reference.uri)
+    except Exception:
+        log.warning("Could not report %s to Airflow's hook lineage", reference.uri, exc_info=True)
+
+
 def record_read(reference: Reference) -> None:
     """Note an input artifact (loaded, or handed over as a lazy handle)."""
+    if reference.uri not in _reads:
+        report_asset(reference, output=False)
     _reads[reference.uri] = {
         "uri": reference.uri,
         "sha256": reference.sha256,

@@ -279,6 +279,7 @@ class _ValueWriter:
                 f"{self.producer.describe()} was deleted while the task wrote it (an `airflow mlops gc` "
                 "running at the same moment). Nothing refers to it yet; let the task retry."
             )
+        lineage.report_asset(reference, output=True)
         return reference.to_row()
 
     def _preview(self, serializer: Serializer, value: Any, details: dict[str, Any]) -> bytes | None:
