@@ -22,9 +22,9 @@ pytestmark = [
     pytest.mark.skipif(
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"),
         reason="needs a server metadata DB: the API server and the LocalExecutor's task processes write "
-        "concurrently, and on SQLite's single write lock a run can stall ('database is locked'). These "
-        "tests run in the PostgreSQL session of test_postgres_metadata.py; start PostgreSQL on "
-        "127.0.0.1:5432 to run them.",
+        "concurrently, and on SQLite's single write lock a run can stall ('database is locked'). They run "
+        "instead in the PostgreSQL session that test_postgres_metadata.py starts (that test skips, "
+        "naming what to start, when PostgreSQL is not reachable).",
     ),
 ]
 

@@ -424,3 +424,37 @@ def test_fab_view_renders_with_the_same_templates_and_permissions(ui: dict[str, 
     assert fab["limited"] in (302, 403) or "make_frame" not in str(fab["limited"])
     assert "mlops_ui_shop" in fab["admin_overview"]
     assert "mlops_ui_other" in fab["limited_overview"] and "mlops_ui_shop" not in fab["limited_overview"]
+
+
+# -- lifecycle: an XCom deleted through the REST API, then gc (kept last: it deletes objects) -------
+
+
+def test_gc_after_an_xcom_is_deleted_through_the_rest_api(ui: dict[str, Any]) -> None:
+    """Airflow's ``DELETE .../xcomEntries/{key}`` drops the row without the backend's ``purge``."""
+    from datetime import timedelta
+
+    from airflow_runner import run_dag
+
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+    from airflow_mlops_provider.cli.gc import collect_garbage
+    from airflow_mlops_provider.notebook import load_artifact
+
+    run = run_dag("mlops_cli_pipeline")
+    blob = run.row("blob")["uri"].rsplit("/", 1)[0]
+    path = (
+        f"/api/v2/dags/mlops_cli_pipeline/dagRuns/{q(run.run_id)}/taskInstances/blob/xcomEntries/return_value"
+    )
+    client: httpx.Client = ui["client"]
+    refused = client.delete(path, headers={"Authorization": f"Bearer {ui['tokens']['limited']}"})
+    assert refused.status_code == 403
+    deleted = client.delete(path, headers={"Authorization": f"Bearer {ui['tokens']['admin']}"})
+    assert deleted.status_code == 204, deleted.text
+
+    store = ArtifactManager().store
+    store.fs.invalidate_cache()
+    assert store.exists(f"{blob}/0.manifest.json")  # Airflow left the objects behind
+    report = collect_garbage(grace=timedelta(0))
+    assert blob in {f.uri for f in report.deleted}
+    store.fs.invalidate_cache()
+    assert not store.exists(f"{blob}/0.manifest.json")
+    assert len(load_artifact("mlops_cli_pipeline", run.run_id, "extract")) == 120  # the rest stays
