@@ -403,13 +403,16 @@ def job_columns(spec: dict[str, Any]) -> dict[str, Any]:
     ref = ArtifactRef(Reference.from_row(row), backend.manager)
     probe = MemoryProbe()
     result: dict[str, Any] = {"memory_method": probe.method}
+    requests = _RequestLog(backend.manager.store)
     for name, load in (("full", ref.load), ("column", lambda: ref.load(columns=["f0"]))):
         times: list[float] = []
         for repeat in range(spec["repeats"]):
             probe.start()
+            requests.clear()
             seconds, value = _timed(load)
             times.append(seconds)
             if repeat == 0:
+                result[f"requests_{name}"] = requests.summary()
                 result[f"peak_rss_{name}_bytes"] = probe.increase()
                 result[f"{name}_shape"] = list(value.shape)
                 if name == "column":
@@ -420,6 +423,40 @@ def job_columns(spec: dict[str, Any]) -> dict[str, Any]:
     result["column_fraction_of_file"] = _column_fraction(ref, "f0")
     backend.delete(row)
     return result
+
+
+class _RequestLog:
+    """The S3 requests a read sends (botocore's ``before-send`` event), to show what it fetched."""
+
+    def __init__(self, store: Any) -> None:
+        self.sent: list[tuple[str, str | None]] = []
+        self.object_size = 0
+        client = getattr(store.fs, "s3", None)
+        if client is not None:
+            client.meta.events.register("before-send.s3", self._on_send)
+
+    def _on_send(self, request: Any, **_: Any) -> None:
+        byte_range = request.headers.get("Range")
+        if isinstance(byte_range, bytes):
+            byte_range = byte_range.decode()
+        self.sent.append((request.method, byte_range))
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+    def summary(self) -> dict[str, Any] | None:
+        """Requests by method and the bytes ranged GETs asked for (``None`` for local stores)."""
+        if not self.sent:
+            return None
+        methods: dict[str, int] = {}
+        ranged = 0
+        for method, byte_range in self.sent:
+            methods[method] = methods.get(method, 0) + 1
+            if byte_range:
+                start, _, end = byte_range.removeprefix("bytes=").partition("-")
+                if end:  # "bytes=0-" is a whole-object read
+                    ranged += int(end) - int(start) + 1
+        return {"by_method": methods, "ranged_bytes": ranged, "ranges": [r for _, r in self.sent if r]}
 
 
 def _column_fraction(ref: Any, column: str) -> float:
@@ -764,18 +801,27 @@ def roundtrip_table(results: list[dict[str, Any]]) -> str:
 def columns_table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| rows | store | full read s | 1-column read s | speed-up | column's share of the file "
-        "| peak RSS full MB | peak RSS 1-column MB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS full MB | peak RSS 1-column MB | S3 requests full | S3 requests 1-column |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+
+    def requests(summary: dict[str, Any] | None) -> str:
+        if not summary:
+            return "n/a"
+        methods = ", ".join(f"{n} {m}" for m, n in sorted(summary["by_method"].items()))
+        ranged = summary["ranged_bytes"]
+        return methods + (f" ({ranged / 1e6:.1f} MB in ranges)" if ranged else "")
+
     for r in results:
         if "error" in r:
-            lines.append(f"| {_rows(r['rows'])} | {r['store']} | error | | | | | |")
+            lines.append(f"| {_rows(r['rows'])} | {r['store']} | error | | | | | | | |")
             continue
         lines.append(
             f"| {_rows(r['rows'])} | {r['store']} | {_s(r['full_s'])} | {_s(r['column_s'])} "
             f"| {r['full_s'] / r['column_s']:.1f}x | {r['column_fraction_of_file']:.0%} "
             f"| {_mb(r['peak_rss_full_bytes'])} "
-            f"| {_mb(r['peak_rss_column_bytes'])} |"
+            f"| {_mb(r['peak_rss_column_bytes'])} "
+            f"| {requests(r.get('requests_full'))} | {requests(r.get('requests_column'))} |"
         )
     return "\n".join(lines)
 

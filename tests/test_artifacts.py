@@ -153,8 +153,8 @@ def test_similar_ids_do_not_share_folders(manager) -> None:
 
 def test_purge_deletes_the_objects_of_a_row(manager, producer) -> None:
     row = manager.dump({"frame": pd.DataFrame({"a": [1]}), "array": np.ones(3)}, producer)
-    # two data objects, each with its manifest and preview
-    assert len(manager.store.list_files(manager.store.root)) == 6
+    # two data objects, each with its manifest and preview, and the table's footer copy
+    assert len(manager.store.list_files(manager.store.root)) == 7
     manager.purge(row)
     assert manager.store.list_files(manager.store.root) == []
     manager.purge({"inline": 1})  # nothing stored, nothing to do
@@ -206,6 +206,40 @@ def test_lazy_handle_reads_columns_and_batches(manager, producer) -> None:
     pd.testing.assert_frame_equal(ref.load(), frame)
     with pytest.raises(Exception, match="c9"):
         ref.load(columns=["c9"])
+
+
+def test_column_reads_use_the_footer_copy_and_explain_failures(manager, producer) -> None:
+    frame = pd.DataFrame({f"c{i}": np.arange(20_000, dtype=np.float64) * i for i in range(4)})
+    row = manager.dump(frame, producer)
+    store = manager.store
+    footer = f"{row['uri'].rsplit('/', 1)[0]}/0.footer.parquet"
+    assert store.exists(footer) and set(row["details"]["sidecars"]) == {"footer.parquet"}
+    ref = manager.load_lazy(row)
+    pd.testing.assert_frame_equal(ref.load(columns=["c2"]), frame[["c2"]])
+
+    store.fs.pipe_file(store.fs_path(footer), b"PAR1 not this file's footer PAR1")
+    pd.testing.assert_frame_equal(ref.load(columns=["c3"]), frame[["c3"]])  # ignored: hash differs
+    store.fs.rm(store.fs_path(footer))
+    assert sum(b.num_rows for b in ref.iter_batches(columns=["c1"])) == 20_000  # not needed
+
+    other = manager.dump(frame, producer)  # same size, other bytes; read through its footer copy
+    path = store.fs_path(other["uri"])
+    size = len(store.fs.cat_file(path))
+    store.fs.pipe_file(path, b"PAR1" + b"\0" * (size - 8) + b"PAR1")
+    with pytest.raises(ArtifactIntegrityError) as err:
+        manager.load_lazy(other).load(columns=["c1"])
+    assert other["uri"] in str(err.value) and "task 'make'" in str(err.value)
+
+    data = store.fs_path(row["uri"])
+    original = store.fs.cat_file(data)
+    store.fs.pipe_file(data, original[: len(original) // 2])  # truncated
+    with pytest.raises(ArtifactIntegrityError, match="does not match"):
+        ref.load(columns=["c1"])
+    store.fs.rm(data)
+    for read in (lambda: ref.load(columns=["c1"]), lambda: next(ref.iter_batches())):
+        with pytest.raises(ArtifactNotFoundError) as missing:
+            read()
+        assert row["uri"] in str(missing.value) and "task 'make'" in str(missing.value)
 
 
 def test_failed_upload_leaves_nothing(manager, producer) -> None:

@@ -39,11 +39,11 @@ def _objects(manager: ArtifactManager, prefix: str = "") -> dict[str, int]:
 
 
 def _data_objects(manager: ArtifactManager) -> dict[str, int]:
-    """Objects that hold artifact bytes: neither manifests, previews nor links."""
+    """Objects that hold artifact bytes: not manifests, previews, footer copies or links."""
     return {
         rel: size
         for rel, size in _objects(manager).items()
-        if not rel.endswith((".manifest.json", ".preview.json"))
+        if not rel.endswith((".manifest.json", ".preview.json", ".footer.parquet"))
         and ".sha256-" not in rel
         and not rel.startswith("_snapshots/")
     }

@@ -21,6 +21,7 @@ from airflow_mlops_provider.artifacts import codec, lineage
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
 from airflow_mlops_provider.artifacts.serializers import (
+    SIDECARS,
     Serializer,
     SerializerDeclined,
     qualified_name,
@@ -130,16 +131,21 @@ class ArtifactManager:
     def fetch(self, reference: Reference) -> bytes:
         """The verified bytes of an artifact."""
         try:
-            data = self.store.get_bytes(reference.data_uri)
+            data = self.store.get_bytes(reference.data_uri, size=reference.size_bytes)
         except ArtifactNotFoundError as err:
-            raise ArtifactNotFoundError(
-                f"The artifact {reference.data_uri} ({reference.summary}) written by "
-                f"{reference.producer.describe()} is missing from the store. It was deleted after the "
-                "task ran (a lifecycle rule, garbage collection or a manual delete); clear and re-run "
-                "the producing task to write it again."
-            ) from err
+            raise self.missing(reference) from err
         self.verify(reference, data)
         return data
+
+    @staticmethod
+    def missing(reference: Reference) -> ArtifactNotFoundError:
+        """The error for an artifact whose object is gone from the store."""
+        return ArtifactNotFoundError(
+            f"The artifact {reference.data_uri} ({reference.summary}) written by "
+            f"{reference.producer.describe()} is missing from the store. It was deleted after the "
+            "task ran (a lifecycle rule, garbage collection or a manual delete); clear and re-run "
+            "the producing task to write it again."
+        )
 
     @staticmethod
     def verify(reference: Reference, data: bytes) -> None:
@@ -237,6 +243,12 @@ class _ValueWriter:
                 f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned by "
                 f"{self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
             ) from err
+        sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
+        if sidecars:
+            details["sidecars"] = {}
+            for suffix, payload in sidecars.items():
+                store.put_bytes(f"{self.folder}/{index}.{suffix}", payload)
+                details["sidecars"][suffix] = hashlib.sha256(payload).hexdigest()
         blob = store.share(data_url, out.sha256, serializer.extension) if settings.deduplicate else None
         signature = None
         if serializer.uses_pickle and settings.signing_key:

@@ -14,18 +14,23 @@ only those columns.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
-from airflow_mlops_provider.exceptions import ArtifactError
+from airflow_mlops_provider.artifacts.serializers.tabular import FOOTER_SIDECAR
+from airflow_mlops_provider.exceptions import ArtifactError, ArtifactIntegrityError, ArtifactNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.artifacts.manifest import Producer, Reference
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MISSING = object()
 
@@ -117,12 +122,9 @@ class ArtifactRef(Generic[T]):
 
         Memory stays around one row group (64 MB uncompressed by default) whatever the table's size.
         """
-        import pyarrow.parquet as pq
-
         self._require_table("iter_batches")
-        with self._open_checked() as raw:
-            # Row group by row group: memory stays around one row group.
-            parquet = pq.ParquetFile(raw, page_checksum_verification=True, pre_buffer=False)
+        # Row group by row group: memory stays around one row group.
+        with self._parquet(pre_buffer=False) as parquet:
             yield from parquet.iter_batches(
                 batch_size=batch_size, columns=list(columns) if columns else None, use_threads=False
             )
@@ -155,13 +157,67 @@ class ArtifactRef(Generic[T]):
             self._manager.verify(self._reference, b"")  # raises the integrity error with details
         return raw
 
-    def _read_table(self, columns: list[str]) -> pa.Table:
+    @contextlib.contextmanager
+    def _parquet(self, *, pre_buffer: bool) -> Iterator[pq.ParquetFile]:
+        """The Parquet file, reading the footer from its sidecar copy when there is one.
+
+        Read failures are explained: a deleted object, other bytes than were written (size or page
+        checksums), or an unreachable store each get their own error naming URI and producer.
+        """
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
+        assert self._reference is not None and self._manager is not None
+        reference, store = self._reference, self._manager.store
+        metadata = self._footer()
+        try:
+            if metadata is None:
+                raw = self._open_checked()
+            else:
+                raw = store.open_read(reference.data_uri, size=reference.size_bytes)
+            with raw:
+                yield pq.ParquetFile(
+                    raw, metadata=metadata, page_checksum_verification=True, pre_buffer=pre_buffer
+                )
+        except ArtifactNotFoundError as err:
+            raise self._manager.missing(reference) from err
+        except (OSError, pa.ArrowException) as err:
+            try:
+                size = store.size(reference.data_uri)
+            except ArtifactNotFoundError:
+                raise self._manager.missing(reference) from err
+            if size != reference.size_bytes:
+                self._manager.verify(reference, b"")  # raises the integrity error with details
+            raise ArtifactIntegrityError(
+                f"The artifact {reference.data_uri} written by {reference.producer.describe()} cannot "
+                f"be read as Parquet: {type(err).__name__}: {err}. Its bytes differ from what was "
+                "written (a page checksum or the file structure failed); re-run the producing task."
+            ) from err
+
+    def _footer(self) -> pq.FileMetaData | None:
+        """The footer's sidecar copy, if it was written and still matches its recorded hash."""
+        import hashlib
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        assert self._reference is not None and self._manager is not None
+        expected = (self._reference.details.get("sidecars") or {}).get(FOOTER_SIDECAR)
+        if not expected:
+            return None
+        try:
+            data = self._manager.store.get_bytes(self._reference.sibling(FOOTER_SIDECAR))
+        except ArtifactNotFoundError:
+            return None
+        if hashlib.sha256(data).hexdigest() != expected:
+            log.warning("Ignoring the footer copy of %s: its hash does not match.", self._reference.uri)
+            return None
+        return pq.read_metadata(pa.BufferReader(data))
+
+    def _read_table(self, columns: list[str]) -> pa.Table:
         self._require_table("load(columns=...)")
-        with self._open_checked() as raw:
-            # pre_buffer coalesces the column chunks into few ranged requests on object stores.
-            parquet = pq.ParquetFile(raw, page_checksum_verification=True, pre_buffer=True)
+        # pre_buffer coalesces the column chunks into few ranged requests on object stores.
+        with self._parquet(pre_buffer=True) as parquet:
             available = parquet.schema_arrow.names
             missing = [c for c in columns if c not in available]
             if missing:

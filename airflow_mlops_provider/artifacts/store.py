@@ -246,23 +246,39 @@ class ArtifactStore:
         with self.open_write(url) as out:
             out.write(data)
 
-    def get_bytes(self, url: str) -> bytes:
+    def get_bytes(self, url: str, size: int | None = None) -> bytes:
+        """The whole object, in one request unless it is large.
+
+        Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
+        chunked download, which only pays off for large objects; a read "from byte 0" skips that
+        for manifests, previews and data objects known (``size``) to be small.
+        """
         path = self.fs_path(url)
         with self._errors("read", url):
-            return self.fs.cat_file(path)
+            chunk = getattr(self.fs, "default_block_size", None) or 0
+            if self.is_local or (size is not None and size > chunk):
+                return self.fs.cat_file(path)
+            return self.fs.cat_file(path, start=0)
 
-    def open_read(self, url: str) -> BinaryIO:
+    def open_read(self, url: str, size: int | None = None) -> BinaryIO:
         """A seekable binary stream for partial reads.
 
         On object stores every read is one ranged request (no read-ahead cache): Parquet readers
         ask for exactly the column chunks they need and coalesce them, and the default 50 MB
-        read-ahead would download most of the file for a one-column read.
+        read-ahead would download most of the file for a one-column read. A known ``size`` saves
+        the request that would look it up (a wrong one makes reads fail, never return other bytes).
         """
         path = self.fs_path(url)
         with self._errors("read", url):
             if self.is_local:
                 return self.fs.open(path, "rb")
-            return self.fs.open(path, "rb", cache_type="none")
+            if size is None:
+                return self.fs.open(path, "rb", cache_type="none")
+            raw = self.fs.open(path, "rb", cache_type="none", size=size)
+            with contextlib.suppress(AttributeError):
+                # s3fs looks the object up (a HEAD) before the first read unless its details are known.
+                raw.details = {"name": path, "size": size, "type": "file"}
+            return raw
 
     def size(self, url: str) -> int:
         path = self.fs_path(url)

@@ -50,6 +50,9 @@ class SerializerDeclined(Exception):
     """
 
 
+SIDECARS = "_sidecars"
+
+
 def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -82,7 +85,12 @@ class Serializer(ABC):
 
     @abstractmethod
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
-        """Stream ``value`` to ``sink`` and return its summary (JSON-able, small)."""
+        """Stream ``value`` to ``sink`` and return its summary (JSON-able, small).
+
+        The summary may also hold, under :data:`SIDECARS`, small objects to store beside the data
+        (``{suffix: bytes}``, e.g. a Parquet footer); the manager stores each as ``<n>.<suffix>``
+        and records its sha256 in ``details["sidecars"]``.
+        """
 
     @abstractmethod
     def read(self, data: memoryview, reference: Reference, settings: ArtifactSettings) -> Any:
