@@ -88,6 +88,13 @@ def test_identical_values_are_stored_once(store: str, monkeypatch: pytest.Monkey
     column = load_artifact(DAG, first.run_id, "split", key="train", lazy=True).load(columns=["label"])
     assert list(column.columns) == ["label"] and len(column) == 2_000
 
+    # The task view (the same service and template the UI serves) names the shared object.
+    from airflow_mlops_provider.ui import service
+    from airflow_mlops_provider.ui.render import render
+
+    html = render("task.html", "/mlops", **service.task_page(DAG, first.run_id, "reference_copy"))
+    assert "stored as" in html and first.row("reference_copy")["blob"] in html
+
 
 def _clear_xcoms(run_id: str) -> None:
     from airflow.models.xcom import XComModel
