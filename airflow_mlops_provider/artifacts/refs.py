@@ -120,7 +120,8 @@ class ArtifactRef(Generic[T]):
     ) -> Iterator[pa.RecordBatch]:
         """Stream a table artifact as ``pyarrow.RecordBatch`` objects, one row group at a time.
 
-        Memory stays around one row group (64 MB uncompressed by default) whatever the table's size.
+        Memory stays around one row group (at most 128 MB of Arrow memory for tables returned whole;
+        one batch for tables written from a ``RecordBatchReader``) whatever the table's size.
         """
         self._require_table("iter_batches")
         # Row group by row group: memory stays around one row group.

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.config import ArtifactSettings
     from airflow_mlops_provider.artifacts.manifest import Reference
 
-_TARGET_ROW_GROUP_BYTES = 64 * 1024 * 1024
+# Row groups: at most pyarrow's default of 1Mi rows and about 128 MB of Arrow memory (Parquet's
+# customary block size). Each column chunk of a row group is one ranged read on an object store, and
+# a streaming reader holds about one row group.
+_TARGET_ROW_GROUP_BYTES = 128 * 1024 * 1024
 # A copy of the Parquet footer stored beside the data: a column read on an object store then needs
 # one ranged request for the column chunks instead of a size lookup, a footer read, then the chunks.
 FOOTER_SIDECAR = "footer.parquet"
