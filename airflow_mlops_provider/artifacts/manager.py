@@ -14,6 +14,7 @@ import logging
 import platform
 import posixpath
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -122,20 +123,41 @@ class ArtifactManager:
         serializer = self.registry.by_name(reference.serializer)
         if serializer.uses_pickle:
             self.check_pickle_allowed(reference)
-        data = self.fetch(reference)
-        value = serializer.read(memoryview(data), reference, self.settings)
+            value = serializer.read(memoryview(self.fetch(reference)), reference, self.settings)
+        else:
+            value = self._read_verifying(serializer, reference)
         if getattr(serializer, "returns_encoded", False):
             value = codec.decode(value, self._load_row)
         return value
 
     def fetch(self, reference: Reference) -> bytes:
         """The verified bytes of an artifact."""
-        try:
-            data = self.store.get_bytes(reference.data_uri, size=reference.size_bytes)
-        except ArtifactNotFoundError as err:
-            raise self.missing(reference) from err
+        data = self._fetch_unverified(reference)
         self.verify(reference, data)
         return data
+
+    def _fetch_unverified(self, reference: Reference) -> bytes:
+        try:
+            return self.store.get_bytes(reference.data_uri, size=reference.size_bytes)
+        except ArtifactNotFoundError as err:
+            raise self.missing(reference) from err
+
+    def _read_verifying(self, serializer: Serializer, reference: Reference) -> Any:
+        """Decode data formats while a second thread checks the content hash.
+
+        Only for formats whose decoding runs no code (never pickles): the value is returned only
+        once the hash matched, and a decoding error on other bytes becomes the integrity error.
+        """
+        data = self._fetch_unverified(reference)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-verify") as pool:
+            digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+            try:
+                value = serializer.read(memoryview(data), reference, self.settings)
+            except Exception:
+                self.verify(reference, data, digest.result())
+                raise
+            self.verify(reference, data, digest.result())
+        return value
 
     @staticmethod
     def missing(reference: Reference) -> ArtifactNotFoundError:
@@ -148,8 +170,10 @@ class ArtifactManager:
         )
 
     @staticmethod
-    def verify(reference: Reference, data: bytes) -> None:
-        if len(data) != reference.size_bytes or hashlib.sha256(data).hexdigest() != reference.sha256:
+    def verify(reference: Reference, data: bytes, sha256: str | None = None) -> None:
+        """Refuse bytes whose size or SHA-256 (``sha256`` if already computed) differ from the record."""
+        actual = sha256 or hashlib.sha256(data).hexdigest()
+        if len(data) != reference.size_bytes or actual != reference.sha256:
             raise ArtifactIntegrityError(
                 f"The artifact {reference.uri} written by {reference.producer.describe()} does not match "
                 f"the content hash recorded when it was written (expected {reference.size_bytes} bytes "
@@ -233,16 +257,21 @@ class _ValueWriter:
         index = self.count
         self.count += 1
         data_url = f"{self.folder}/{index}{serializer.extension}"
-        try:
-            with store.open_write(data_url) as out:
-                details = serializer.write(value, out, settings)
-        except (ArtifactError, SerializerDeclined):
-            raise
-        except Exception as err:
-            raise UnsupportedTypeError(
-                f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned by "
-                f"{self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
-            ) from err
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-preview") as pool:
+            early_preview = (
+                pool.submit(self._preview, serializer, value, {}) if serializer.preview_from_value else None
+            )
+            try:
+                with store.open_write(data_url) as out:
+                    details = serializer.write(value, out, settings)
+            except (ArtifactError, SerializerDeclined):
+                raise
+            except Exception as err:
+                raise UnsupportedTypeError(
+                    f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned "
+                    f"by {self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
+                ) from err
+            preview = early_preview.result() if early_preview else None
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
         if sidecars:
             details["sidecars"] = {}
@@ -281,7 +310,8 @@ class _ValueWriter:
             },
             execution=lineage.execution(),
         )
-        preview = self._preview(serializer, value, details)
+        if early_preview is None:
+            preview = self._preview(serializer, value, details)
         if preview is not None:
             store.put_bytes(f"{self.folder}/{index}.preview.json", preview)
         store.put_bytes(f"{self.folder}/{index}.manifest.json", manifest.to_json())

@@ -69,6 +69,8 @@ class Serializer(ABC):
     :cvar extension: file name suffix of the data object.
     :cvar media_type: MIME type of the data object.
     :cvar uses_pickle: True if reading runs pickle (subject to ``allow_pickle`` and signing).
+    :cvar preview_from_value: True if :meth:`preview` needs only the value, not ``write``'s
+        summary; the manager then computes the preview on a second thread while ``write`` runs.
     """
 
     name: ClassVar[str]
@@ -78,6 +80,7 @@ class Serializer(ABC):
     extension: ClassVar[str] = ".bin"
     media_type: ClassVar[str] = "application/octet-stream"
     uses_pickle: ClassVar[bool] = False
+    preview_from_value: ClassVar[bool] = False
 
     def accepts(self, value: Any, settings: ArtifactSettings) -> bool:
         """Finer check after the MRO matched (e.g. refuse object-dtype arrays)."""

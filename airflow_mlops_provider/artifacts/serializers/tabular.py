@@ -84,6 +84,8 @@ class _ParquetSerializer(Serializer):
     format = "parquet"
     extension = ".parquet"
     media_type = "application/vnd.apache.parquet"
+    # Summary statistics of a large table take a while; pyarrow encodes without holding the GIL.
+    preview_from_value = True
 
     def to_arrow(self, value: Any) -> pa.Table:
         raise NotImplementedError
@@ -242,6 +244,7 @@ class ArrowStreamSerializer(_ParquetSerializer):
 
     name = "arrow.stream"
     types = ("pyarrow.lib.RecordBatchReader",)
+    preview_from_value = False  # write() consumes the stream
 
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
         import pyarrow.parquet as pq
