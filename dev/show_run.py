@@ -10,6 +10,7 @@ def main(dag_id: str) -> int:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    from airflow_mlops_provider.artifacts import codec
     from airflow_mlops_provider.artifacts.config import ArtifactSettings
     from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
 
@@ -33,6 +34,9 @@ def main(dag_id: str) -> int:
                 continue
             elif isinstance(value, dict) and value.get("__mlops__") == "artifact":
                 shown = f"{value['summary']}\n      {value['uri']}"
+            elif any(True for _ in codec.iter_references(value)):
+                parts = [ref["summary"] for ref in codec.iter_references(value)]
+                shown = f"inline container of {len(parts)} artifact(s): " + "; ".join(parts)
             else:
                 shown = f"inline: {value!r:.100}"
             print(f"  {name}.{row.key}: {shown}")
