@@ -1,12 +1,14 @@
-"""Run a DAG from the test dags folder with ``dag.test()`` and read back what Airflow stored."""
+"""Run a DAG from the test dags folder (``dag.test()`` or ``airflow dags test``) and read back what
+Airflow stored."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from conftest import DAGS_DIR
+from conftest import BIN, DAGS_DIR
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,18 +41,42 @@ def load_dag(file_stem: str, dag_id: str | None = None):
 
 def run_dag(file_stem: str, dag_id: str | None = None, **test_kwargs: Any) -> RunResult:
     """``dag.test()`` in this process (the real task runner and XCom backend), then read the DB."""
+    dag = load_dag(file_stem, dag_id)
+    return _read_run(dag.dag_id, dag.test(**test_kwargs).run_id)
+
+
+def run_dag_cli(dag_id: str, *args: str, env: dict[str, str]) -> RunResult:
+    """``airflow dags test DAG_ID ARGS...`` in a fresh process with ``env``; its newest run, read back."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    proc = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", dag_id, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.id.desc()).first()
+        run_id = run.run_id
+    return _read_run(dag_id, run_id)
+
+
+def _read_run(dag_id: str, run_id: str) -> RunResult:
+    from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    dag = load_dag(file_stem, dag_id)
-    dagrun = dag.test(**test_kwargs)
     with create_session() as session:
-        rows = session.query(XComModel).filter_by(dag_id=dag.dag_id, run_id=dagrun.run_id).all()
+        dagrun = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one()
+        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id).all()
         xcoms = {(r.task_id, r.map_index, r.key): r.value for r in rows}
         tis = dagrun.get_task_instances(session=session)
         states = {(ti.task_id, ti.map_index): ti.state for ti in tis}
         tries = {(ti.task_id, ti.map_index): ti.try_number for ti in tis}
-    return RunResult(dagrun.run_id, dagrun.state, states, tries, xcoms)
+        return RunResult(run_id, dagrun.state, states, tries, xcoms)
 
 
 def run_before_and_after_change(path: Path, old_source: str, new_source: str) -> tuple[RunResult, RunResult]:

@@ -12,6 +12,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
+from airflow_runner import run_dag_cli
 from conftest import BIN, api_server_process
 
 if TYPE_CHECKING:
@@ -38,39 +39,17 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 def test_dag_runs_on_the_local_executor_through_the_api_server(api_server, store) -> None:
-    from airflow_runner import RunResult  # noqa: F401  (same helpers, read side only)
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
     env = {
         **api_server,
         **{k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW__MLOPS", "AIRFLOW_CONN"))},
     }
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", "mlops_lazy_and_mapped", "--use-executor"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    from airflow_mlops_provider.artifacts.manager import ArtifactManager
-
-    with create_session() as session:
-        run = (
-            session.query(DagRun).filter_by(dag_id="mlops_lazy_and_mapped").order_by(DagRun.id.desc()).first()
-        )
-        assert run.state == "success"
-        rows = {
-            (r.task_id, r.map_index, r.key): r.value
-            for r in session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id)
-        }
-    assert rows[("reduce", -1, "return_value")] == sum(range(40))
-    assert rows[("stream_sum", -1, "return_value")]["rows"] == 50_000
-    flaky = rows[("flaky", -1, "return_value")]
+    run = run_dag_cli("mlops_lazy_and_mapped", "--use-executor", env=env)
+    assert run.state == "success"
+    assert run.row("reduce") == sum(range(40))
+    assert run.row("stream_sum")["rows"] == 50_000
+    flaky = run.row("flaky")
     assert flaky["uri"].startswith(store) and "/try=2-" in flaky["uri"]
     assert ArtifactManager().load(flaky)["try"].tolist() == [2]
 

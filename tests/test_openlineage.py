@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import BIN
+from airflow_runner import run_dag_cli
 
 from airflow_mlops_provider.artifacts import codec
 
@@ -48,32 +47,15 @@ def _datasets(event: dict[str, Any], side: str) -> set[tuple[str, str]]:
 
 
 def test_task_events_carry_artifact_inputs_and_outputs(store: str, tmp_path: Path) -> None:
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
     events_file = tmp_path / "openlineage.jsonl"
     env = os.environ.copy()
     env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
         {"type": "file", "log_file_path": str(events_file), "append": True}
     )
     env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "mlops-tests"
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "dags", "test", DAG],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    with create_session() as session:
-        run = session.query(DagRun).filter_by(dag_id=DAG).order_by(DagRun.id.desc()).first()
-        assert run.state == "success"
-        rows = {
-            x.task_id: x.value
-            for x in session.query(XComModel).filter_by(dag_id=DAG, run_id=run.run_id, key="return_value")
-        }
+    run = run_dag_cli(DAG, env=env)
+    assert run.state == "success"
+    rows = {task_id: value for (task_id, _, key), value in run.xcom_rows.items() if key == "return_value"}
 
     def written(task_id: str) -> set[tuple[str, str]]:
         return {_dataset(ref["uri"]) for ref in codec.iter_references(rows[task_id])}

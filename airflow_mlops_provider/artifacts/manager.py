@@ -271,7 +271,7 @@ class _ValueWriter:
                     f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned "
                     f"by {self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
                 ) from err
-            preview = early_preview.result() if early_preview else None
+        preview = early_preview.result() if early_preview else self._preview(serializer, value, details)
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
         if sidecars:
             details["sidecars"] = {}
@@ -310,8 +310,6 @@ class _ValueWriter:
             },
             execution=lineage.execution(),
         )
-        if early_preview is None:
-            preview = self._preview(serializer, value, details)
         if preview is not None:
             store.put_bytes(f"{self.folder}/{index}.preview.json", preview)
         store.put_bytes(f"{self.folder}/{index}.manifest.json", manifest.to_json())
