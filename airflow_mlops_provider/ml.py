@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.catalog.records import check_history, metric_history
 from airflow_mlops_provider.checks import builtin as checks
 from airflow_mlops_provider.checks.result import CheckResult
 from airflow_mlops_provider.decorators import Regression
 from airflow_mlops_provider.decorators import ml_check as check
 from airflow_mlops_provider.decorators import ml_metric as metric
 from airflow_mlops_provider.decorators import ml_task as task
-from airflow_mlops_provider.decorators._runtime import last_success, previous_artifact
-from airflow_mlops_provider.query import check_history, metric_history
+from airflow_mlops_provider.runtime import last_success, previous_artifact
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.xcom_arg import XComArg

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops_provider.artifacts import codec
 from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
+from airflow_mlops_provider.catalog import runs as run_order
 from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactLookupError,
@@ -146,38 +147,33 @@ def _recent_runs(session: Session, dag_id: str, limit: int = 5) -> list[str]:
     rows = session.execute(
         select(DagRun.run_id, DagRun.state)
         .where(DagRun.dag_id == dag_id)
-        .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+        .order_by(*run_order.newest_first())
         .limit(limit)
     ).all()
     return [f"{row.run_id} ({row.state})" for row in rows]
 
 
 def _resolve_run(session: Session, dag_id: str, run_id: str) -> tuple[str, Any, str | None]:
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
-
     _check_dag(session, dag_id)
-    stmt = select(DagRun.run_id, DagRun.run_after, DagRun.state).where(DagRun.dag_id == dag_id)
-    if run_id == LATEST:
-        stmt = stmt.where(DagRun.state == "success").order_by(DagRun.run_after.desc(), DagRun.id.desc())
-    else:
-        stmt = stmt.where(DagRun.run_id == run_id)
-    row = session.execute(stmt.limit(1)).first()
+    row = run_order.resolve_run(dag_id, run_id, successful=True, session=session)
     if row is not None:
-        return row.run_id, row.run_after, None if row.state is None else str(row.state)
+        return row["run_id"], row["run_after"], row["state"]
     recent = _recent_runs(session, dag_id)
-    if run_id == LATEST:
+    if run_id in (LATEST, "previous"):
+        which = "successful run" if run_id == LATEST else "second successful run"
         raise ArtifactLookupError(
-            f"DAG {dag_id!r} has no successful run yet (newest runs: {_listing(recent)}). Pass a run id "
+            f"DAG {dag_id!r} has no {which} yet (newest runs: {_listing(recent)}). Pass a run id "
             "to read the artifacts of a run that did not succeed."
         )
     raise ArtifactLookupError(f"DAG {dag_id!r} has no run {run_id!r}. Newest runs: {_listing(recent)}.")
 
 
 def resolve_run_id(dag_id: str, run_id: str = LATEST, *, session: Session | None = None) -> str:
-    """The run id ``run_id`` stands for: itself if it exists, or the newest successful run for ``latest``.
+    """The run id ``run_id`` stands for: itself if it exists, the newest successful run for ``latest``,
+    the one before it for ``previous``.
 
-    "Newest" is by ``run_after`` (the time a run became due, set for manual and scheduled runs alike).
+    "Newest" is the run that happened last (:mod:`airflow_mlops_provider.catalog.runs`: its start,
+    for scheduled, manual, REST-triggered, backfilled and cleared-and-rerun runs alike).
 
     :raises ArtifactLookupError: unknown DAG or run, or no successful run for ``latest``.
     """
@@ -441,8 +437,7 @@ def list_artifacts(
             .join(DagRun, DagRun.id == XComModel.dag_run_id)
             .where(XComModel.dag_id == dag_id)
             .order_by(
-                DagRun.run_after.desc(),
-                DagRun.id.desc(),
+                *run_order.newest_first(),
                 XComModel.task_id,
                 XComModel.map_index,
                 XComModel.key,

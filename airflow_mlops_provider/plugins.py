@@ -1,7 +1,7 @@
 """Airflow plugin registered through the ``airflow.plugins`` entry point.
 
 It holds the provider's listeners: the task-process one (try numbers, lineage) and the
-scheduler-side one that records each DAG run's structure. The UI views attach here too: the
+scheduler-side ones that record each DAG run's structure and the runs that happened before it. The UI views attach here too: the
 FastAPI app (mounted by the API server at ``/mlops``), its nav entry and DAG / run / task-instance
 tabs (``external_views``), and the Flask-AppBuilder view for deployments running the FAB provider.
 """
@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowPlugin
 
+from airflow_mlops_provider._compat import fab_provider_available
+from airflow_mlops_provider.catalog.history import history_listener
 from airflow_mlops_provider.listeners import task_runtime
 from airflow_mlops_provider.snapshots.recorder import snapshot_listener
 from airflow_mlops_provider.ui import URL_PREFIX
@@ -44,7 +46,14 @@ def _create_ui_app() -> Any:
 
 
 def _appbuilder_views() -> list[dict[str, Any]]:
-    """The FAB view, only when Flask-AppBuilder and the FAB provider are importable."""
+    """The FAB view, only where the FAB provider is installed.
+
+    Airflow 3's API server refuses to start when a plugin declares Flask-AppBuilder views and the
+    FAB provider is missing, and its default (simple) auth manager needs no FAB: declaring the view
+    unconditionally would take such a cluster's UI down.
+    """
+    if not fab_provider_available():
+        return []
     try:
         from airflow_mlops_provider.ui.fab_view import MLOpsFabView
     except ImportError:
@@ -59,7 +68,7 @@ class MLOpsPlugin(AirflowPlugin):
     """Entry point for the provider's listeners and views."""
 
     name = "mlops"
-    listeners = [task_runtime, snapshot_listener]
+    listeners = [task_runtime, snapshot_listener, history_listener]
     fastapi_apps = [{"app": ui_app, "url_prefix": URL_PREFIX, "name": "ML view"}]
     external_views = [
         {"name": "ML", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "mlops"},

@@ -30,7 +30,10 @@ def test_clean_run_passes_every_gate_and_records_execution(notifications) -> Non
     gate = result.row("scores_are_probabilities", key=CHECK_KEY)
     assert gate["passed"] is True and gate["status"] == "ok" and gate["severity"] == "error"
     metrics = {m["name"]: m for m in result.row("model_quality", key=METRICS_KEY)["metrics"]}
-    assert metrics["accuracy"]["value"] == 0.91 and metrics["accuracy"]["status"] == "ok"
+    # The first run has nothing to compare with: its regression gate is skipped, not passed.
+    assert metrics["accuracy"]["value"] == 0.91 and metrics["accuracy"]["status"] == "skipped"
+    assert metrics["accuracy"]["regression"]["passed"] is None
+    assert "no earlier successful run" in metrics["accuracy"]["skipped"]
     assert metrics["rows"]["value"] == 20
     assert notifications() == []
 
@@ -78,7 +81,7 @@ def test_error_check_fails_without_retry_and_blocks_downstream(notifications) ->
 
 
 def test_metric_history_bounds_and_regression_across_runs(notifications) -> None:
-    from airflow_mlops_provider.query import metric_history
+    from airflow_mlops_provider.catalog.records import metric_history
 
     for accuracy in (0.90, 0.92, 0.91):
         assert run_dag("mlops_quality_gates", run_conf={"accuracy": accuracy}).state == "success"

@@ -16,6 +16,7 @@ import posixpath
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops_provider.artifacts import codec, lineage
@@ -72,6 +73,11 @@ class ArtifactManager:
         self.settings = settings or ArtifactSettings.from_airflow_config()
         self.registry = serializers or registry
         self.store = ArtifactStore(self.settings.artifact_root, self.settings.conn_id)
+
+    @classmethod
+    def configured(cls) -> ArtifactManager:
+        """The manager for the current ``[mlops]`` config, shared per distinct config."""
+        return _configured(ArtifactSettings.from_airflow_config())
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -337,3 +343,8 @@ class _ValueWriter:
                 self.manager.store.delete_dir(self.folder)
             except Exception:
                 log.warning("Could not remove the partial artifacts in %s", self.folder, exc_info=True)
+
+
+@lru_cache(maxsize=4)
+def _configured(settings: ArtifactSettings) -> ArtifactManager:
+    return ArtifactManager(settings)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
-import statistics
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, task_decorator_factory
 
+from airflow_mlops_provider import runtime
+from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
 from airflow_mlops_provider.checks.outcome import notify
-from airflow_mlops_provider.decorators import _runtime
 from airflow_mlops_provider.decorators.ml_task import MLDecoratedOperator
 from airflow_mlops_provider.records import METRICS_KEY, validate_severity
 
@@ -26,67 +25,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import TaskDecorator
 
 Bound = float | dict[str, float] | None
-
-
-@dataclass(frozen=True)
-class Regression:
-    """Compare a metric with its previous successful runs.
-
-    :param window: how many previous successful runs form the baseline.
-    :param max_drop: largest allowed drop below the baseline (e.g. ``0.02``); ``None`` = no limit.
-    :param max_rise: largest allowed rise above the baseline (for losses and error rates).
-    :param relative: ``max_drop``/``max_rise`` are fractions of the baseline (``0.02`` = 2%)
-        rather than absolute differences.
-    :param baseline: ``"median"``, ``"mean"``, ``"min"``, ``"max"`` or ``"last"`` of the window.
-    :param min_history: fewer previous values than this: the regression check is skipped (recorded).
-    """
-
-    window: int = 5
-    max_drop: float | None = None
-    max_rise: float | None = None
-    relative: bool = True
-    baseline: str = "median"
-    min_history: int = 1
-
-    def __post_init__(self) -> None:
-        if self.window < 1 or self.min_history < 1 or self.min_history > self.window:
-            raise ValueError("Regression needs window >= 1 and 1 <= min_history <= window.")
-        if self.max_drop is None and self.max_rise is None:
-            raise ValueError("Regression needs max_drop or max_rise (or both).")
-        for name in ("max_drop", "max_rise"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, numbers.Real) or value < 0):
-                raise ValueError(f"Regression {name} must be a number >= 0, got {value!r}.")
-        if self.baseline not in ("median", "mean", "min", "max", "last"):
-            raise ValueError(
-                f"Regression baseline must be median, mean, min, max or last, not {self.baseline!r}."
-            )
-
-    def evaluate(self, value: float, history: list[float]) -> dict[str, Any]:
-        record: dict[str, Any] = {**asdict(self), "history": history}
-        if len(history) < self.min_history:
-            return record | {"passed": True, "skipped": f"only {len(history)} previous value(s)"}
-        pick = {
-            "median": statistics.median,
-            "mean": statistics.fmean,
-            "min": min,
-            "max": max,
-            "last": lambda h: h[0],
-        }[self.baseline]
-        base = float(pick(history))
-        change = value - base
-        scale = abs(base) if self.relative else 1.0
-        relative_change = (
-            change / scale if scale else (0.0 if change == 0 else math.copysign(math.inf, change))
-        )
-        drop_bad = self.max_drop is not None and -relative_change > self.max_drop
-        rise_bad = self.max_rise is not None and relative_change > self.max_rise
-        return record | {
-            "baseline_value": base,
-            "change": change,
-            "relative_change": relative_change if math.isfinite(relative_change) else None,
-            "passed": not (drop_bad or rise_bad),
-        }
 
 
 def _bound_for(bound: Bound, name: str) -> float | None:
@@ -132,33 +70,27 @@ class MLMetricDecoratedOperator(MLDecoratedOperator):
         values = self._values(result)
         ti = context["ti"]
         previous = self._history(ti, [name for name in values if self._regression_for(name)])
-        metrics = []
-        for name, value in values.items():
-            lower, upper = _bound_for(self.lower, name), _bound_for(self.upper, name)
-            breaches = []
-            if lower is not None and value < lower:
-                breaches.append(f"{name}={value:g} is below the lower bound {lower:g}")
-            if upper is not None and value > upper:
-                breaches.append(f"{name}={value:g} is above the upper bound {upper:g}")
-            entry: dict[str, Any] = {"name": name, "value": value, "lower": lower, "upper": upper}
-            if (regression := self._regression_for(name)) is not None:
-                entry["regression"] = regression.evaluate(value, previous.get(name, []))
-                if not entry["regression"]["passed"]:
-                    reg = entry["regression"]
-                    breaches.append(
-                        f"{name}={value:g} regressed from the {reg['baseline']} {reg['baseline_value']:g} "
-                        f"of the last {len(reg['history'])} successful run(s)"
-                    )
-            entry["breaches"] = breaches
-            entry["status"] = "ok" if not breaches else ("failed" if self.severity == "error" else "warning")
-            metrics.append(entry)
+        outcomes = [
+            evaluate_metric(
+                name,
+                value,
+                lower=_bound_for(self.lower, name),
+                upper=_bound_for(self.upper, name),
+                regression=self._regression_for(name),
+                history=previous.get(name, []),
+                severity=self.severity,
+            )
+            for name, value in values.items()
+        ]
+        metrics = [outcome.to_entry() for outcome in outcomes]
         record: dict[str, Any] = {"kind": "metric", "severity": self.severity, "metrics": metrics}
-        breaches = [b for m in metrics for b in m["breaches"]]
+        breaches = [b for outcome in outcomes for b in outcome.breaches]
         if breaches:
             record |= notify(self.notifier, context, self.log)
         ti.xcom_push(key=METRICS_KEY, value=record)
-        for entry in metrics:
-            self.log.info("Metric %s = %s (%s)", entry["name"], entry["value"], entry["status"])
+        for outcome in outcomes:
+            reason = f": regression gate skipped, {outcome.skipped}" if outcome.skipped else ""
+            self.log.info("Metric %s = %s (%s)%s", outcome.name, outcome.value, outcome.status, reason)
         if breaches and self.severity == "error":
             raise AirflowFailException(f"Metric task {self.task_id!r} failed: {'; '.join(breaches)}.")
         if breaches:
@@ -190,22 +122,7 @@ class MLMetricDecoratedOperator(MLDecoratedOperator):
 
     def _history(self, ti: Any, names: list[str]) -> dict[str, list[float]]:
         windows = {name: reg.window for name in names if (reg := self._regression_for(name)) is not None}
-        return metric_values_before(ti, self.task_id, windows, ti.map_index)
-
-
-def metric_values_before(
-    ti: Any, task_id: str, windows: dict[str, int], map_index: int = -1
-) -> dict[str, list[float]]:
-    """Values of the named metrics of ``task_id`` in previous successful runs, newest first."""
-    if not windows:
-        return {}
-    history: dict[str, list[float]] = {name: [] for name in windows}
-    for previous in _runtime.previous_successful_runs(ti, task_id, max(windows.values())):
-        record = _runtime.pull(ti, task_id, METRICS_KEY, previous.run_id, map_index)
-        for entry in (record or {}).get("metrics", []):
-            if entry.get("name") in history and entry.get("value") is not None:
-                history[entry["name"]].append(float(entry["value"]))
-    return {name: values[: windows[name]] for name, values in history.items()}
+        return runtime.metric_values_before(ti, self.task_id, windows, ti.map_index)
 
 
 def validate_metric_args(

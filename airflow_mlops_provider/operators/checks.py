@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
+from airflow_mlops_provider import runtime
 from airflow_mlops_provider.checks import builtin
+from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
 from airflow_mlops_provider.checks.outcome import conclude
 from airflow_mlops_provider.checks.result import DEFAULT_MAX_FAILING_SAMPLES, CheckResult
-from airflow_mlops_provider.decorators import _runtime
-from airflow_mlops_provider.decorators.metric import Regression, metric_values_before
 from airflow_mlops_provider.records import METRICS_KEY, validate_severity
 
 if TYPE_CHECKING:
@@ -183,10 +183,10 @@ class DataFrameCheckOperator(BaseOperator):
             reference = None
             if self._data_task_id:
                 ti = context["ti"]
-                for previous in _runtime.previous_successful_runs(ti, self._data_task_id, 1):
-                    reference = _runtime.pull(ti, self._data_task_id, self._data_key, previous.run_id)
+                for previous in runtime.previous_successful_runs(ti, self._data_task_id, 1):
+                    reference = runtime.pull(ti, self._data_task_id, self._data_key, previous.run_id)
             return builtin.drift(frame, reference, **(spec or {}))
-        last = _runtime.previous_successful_runs(context["ti"], spec["task_id"], 1)
+        last = runtime.previous_successful_runs(context["ti"], spec["task_id"], 1)
         previous = next(iter(last), None)
         return builtin.freshness(previous.end_date if previous else None, spec["max_age_seconds"])
 
@@ -241,17 +241,26 @@ class MetricCheckOperator(BaseOperator):
                 "(the function name or a dict key)."
             )
         value = float(entry["value"])
-        problems = []
-        if self.lower is not None and value < self.lower:
-            problems.append(f"{self.name}={value:g} is below {self.lower:g}")
-        if self.upper is not None and value > self.upper:
-            problems.append(f"{self.name}={value:g} is above {self.upper:g}")
-        details: dict[str, Any] = {"value": value, "lower": self.lower, "upper": self.upper}
+        history = []
         if self.regression is not None:
-            history = metric_values_before(ti, self.metric_task_id, {self.name: self.regression.window})
-            evaluation = self.regression.evaluate(value, history.get(self.name, []))
-            details["regression"] = evaluation
-            if not evaluation["passed"]:
-                problems.append(f"{self.name}={value:g} regressed from {evaluation['baseline_value']:g}")
-        outcome = CheckResult(not problems, "; ".join(problems) or f"{self.name}={value:g}", details=details)
+            windows = {self.name: self.regression.window}
+            history = runtime.metric_values_before(ti, self.metric_task_id, windows).get(self.name, [])
+        judged = evaluate_metric(
+            self.name,
+            value,
+            lower=self.lower,
+            upper=self.upper,
+            regression=self.regression,
+            history=history,
+            severity=self.severity,
+        )
+        details: dict[str, Any] = {"value": value, "lower": self.lower, "upper": self.upper}
+        if judged.regression is not None:
+            details["regression"] = judged.regression
+        if judged.status == "skipped":
+            outcome = CheckResult.skip(f"{self.name}={value:g}: regression gate skipped, {judged.skipped}")
+            outcome.details.update(details)
+        else:
+            message = "; ".join(judged.breaches) or f"{self.name}={value:g}"
+            outcome = CheckResult(not judged.breaches, message, details=details)
         return conclude(self, outcome, context, self.severity, self.notifier, DEFAULT_MAX_FAILING_SAMPLES)

@@ -29,6 +29,20 @@ def _check_ids(dag_id: str, run_id: str | None = None, task_id: str | None = Non
         raise HTTPException(status_code=400, detail=problem)
 
 
+def _map_index(value: str) -> int:
+    """``map_index`` of a task-instance route: Airflow's UI fills ``{MAP_INDEX}`` in a tab's URL only
+    for mapped tasks, so an unmapped task's tab sends the placeholder itself, meaning -1."""
+    if value in ("", "{MAP_INDEX}"):
+        return -1
+    try:
+        index = int(value)
+    except ValueError:
+        index = -2
+    if index < -1:
+        raise HTTPException(status_code=400, detail=f"Invalid map index {value!r}: use -1 or a map index.")
+    return index
+
+
 def _base(request: Request) -> str:
     """URL prefix of this app as the browser sees it (``/mlops``, or ``/<base_url>/mlops``)."""
     return str(request.scope.get("root_path") or "").rstrip("/")
@@ -136,20 +150,22 @@ def create_app() -> FastAPI:
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse, dependencies=dag_read
     )
     def task_page(
-        request: Request, user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+        request: Request, user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: str = "-1"
     ) -> HTMLResponse:
         _check_ids(dag_id, run_id, task_id)
+        index = _map_index(map_index)
         logs = _can_read_logs(user, dag_id)
         return _page(
             request,
             "task.html",
-            lambda: service.task_page(dag_id, run_id, task_id, map_index, traceback=logs),
+            lambda: service.task_page(dag_id, run_id, task_id, index, traceback=logs),
         )
 
     @app.get("/api/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", dependencies=dag_read)
-    def task_data(user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+    def task_data(user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: str = "-1") -> Any:
         _check_ids(dag_id, run_id, task_id)
+        index = _map_index(map_index)
         logs = _can_read_logs(user, dag_id)
-        return _data(lambda: service.task_page(dag_id, run_id, task_id, map_index, traceback=logs))
+        return _data(lambda: service.task_page(dag_id, run_id, task_id, index, traceback=logs))
 
     return app

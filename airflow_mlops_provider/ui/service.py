@@ -1,7 +1,7 @@
 """What each page of the ML view shows, as plain dicts: shared by the FastAPI app and the FAB view.
 
 The web server never loads or unpickles an artifact. It reads the XCom rows (references, check,
-metric and task records) from the metadata DB through :mod:`airflow_mlops_provider.query`, and only
+metric and task records) from the metadata DB through :mod:`airflow_mlops_provider.catalog`, and only
 three kinds of small JSON objects from the artifact store: the ``<n>.preview.json`` written beside
 every artifact, the ``<n>.manifest.json`` and the DAG structure snapshots. Every URI it reads comes
 from a stored reference and goes through :meth:`ArtifactStore.fs_path`, which refuses anything
@@ -21,9 +21,9 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_mlops_provider import query
 from airflow_mlops_provider.artifacts.codec import TAG
 from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
+from airflow_mlops_provider import catalog
 from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
 from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
 from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
@@ -326,9 +326,9 @@ def airflow_log_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> s
 
 def overview(dag_ids: set[str] | None) -> dict[str, Any]:
     """DAGs (among ``dag_ids``, the user's readable DAGs) with artifacts or ML records."""
-    ids = query.mlops_dag_ids(dag_ids)
-    latest = query.latest_runs(ids)
-    problems = query.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
+    ids = catalog.records.mlops_dag_ids(dag_ids)
+    latest = catalog.runs.latest_runs(ids)
+    problems = catalog.records.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
     by_dag: dict[str, list[dict[str, Any]]] = {}
     for p in problems:
         by_dag.setdefault(p["dag_id"], []).append(p)
@@ -340,8 +340,8 @@ def overview(dag_ids: set[str] | None) -> dict[str, Any]:
 
 def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, Any]:
     """Runs with state and structure changes, metric history and check history of one DAG."""
-    run_list = query.dag_runs(dag_id, runs)
-    if not run_list and not query.mlops_dag_ids({dag_id}):
+    run_list = catalog.runs.dag_runs(dag_id, runs)
+    if not run_list and not catalog.records.mlops_dag_ids({dag_id}):
         raise NotFound(f"DAG {dag_id!r} has no runs.")
     snapshots = snapshot_store()
     pointers = _map(snapshots.artifacts, lambda r: _pointer(snapshots, dag_id, r["run_id"]), run_list)
@@ -373,7 +373,7 @@ def _pointer(snapshots: SnapshotStore, dag_id: str, run_id: str) -> dict[str, An
 def metric_chart_data(dag_id: str, runs: int = 100) -> list[dict[str, Any]]:
     """Metric series as columns for the charts: x (run time, epoch seconds), value, bounds, status."""
     out = []
-    for series in query.metric_series(dag_id, runs):
+    for series in catalog.records.metric_series(dag_id, runs):
         points = series["points"]
         out.append(
             {
@@ -403,7 +403,7 @@ def check_rows(dag_id: str, limit: int = 200) -> list[dict[str, Any]]:
             "message": r.get("message"),
             "failing_count": r.get("failing_count"),
         }
-        for r in query.check_history(dag_id, None, limit)
+        for r in catalog.records.check_history(dag_id, None, limit)
     ]
 
 
@@ -454,20 +454,20 @@ def run_graph(
 
 def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
     """The run's graph (as it was), diff against the previous run, artifacts, metrics and checks."""
-    run = query.dag_run(dag_id, run_id)
+    run = catalog.runs.dag_run(dag_id, run_id)
     if run is None:
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
     snapshots = snapshot_store()
     store = snapshots.artifacts
-    tis = query.task_instances(dag_id, run_id)
-    rows = query.run_xcoms(dag_id, run_id)
+    tis = catalog.records.task_instances(dag_id, run_id)
+    rows = catalog.records.run_xcoms(dag_id, run_id)
     records = records_of(rows)
     snapshot, snapshot_error = None, None
     try:
         snapshot = snapshots.snapshot_for_run(dag_id, run_id)
     except ArtifactError as err:
         snapshot_error = str(err)
-    previous = query.previous_run(dag_id, run)
+    previous = catalog.runs.previous_run(dag_id, run)
     diff = None
     if previous is not None and snapshot is not None:
         try:
@@ -497,15 +497,17 @@ def task_page(
 
     ``traceback=False`` (the user may not read task logs) leaves the log unread.
     """
-    run = query.dag_run(dag_id, run_id)
+    run = catalog.runs.dag_run(dag_id, run_id)
     if run is None:
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
-    tis = [ti for ti in query.task_instances(dag_id, run_id, task_id) if ti["map_index"] == map_index]
+    tis = [
+        ti for ti in catalog.records.task_instances(dag_id, run_id, task_id) if ti["map_index"] == map_index
+    ]
     if not tis:
         raise NotFound(f"Run {run_id!r} of DAG {dag_id!r} has no task instance {task_id!r}[{map_index}].")
     ti = tis[0]
     snapshots = snapshot_store()
-    rows = query.run_xcoms(dag_id, run_id, task_id, map_index)
+    rows = catalog.records.run_xcoms(dag_id, run_id, task_id, map_index)
     artifacts = artifacts_of(snapshots.artifacts, rows, manifest=True)
     records = records_of(rows)
     code, code_origin = None, None
@@ -522,7 +524,9 @@ def task_page(
         task = snapshot.task_dict.get(task_id) if snapshot is not None else None
         if task is not None and task.source:
             code, code_origin = task.source, f"run's structure snapshot ({task.code_origin})"
-    history = [h for h in query.task_history(dag_id, task_id, 200) if h.get("map_index") == map_index]
+    history = [
+        h for h in catalog.records.task_history(dag_id, task_id, 200) if h.get("map_index") == map_index
+    ]
     history.reverse()  # oldest first for the chart
     trace = None
     if traceback and ti["state"] in ("failed", "up_for_retry"):

@@ -7,25 +7,18 @@ type, one-line summary, format, size and URI.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
-from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 from airflow_mlops_provider.xcom import _lazy
 
 
-@lru_cache(maxsize=4)
-def _manager_for(settings: ArtifactSettings) -> ArtifactManager:
-    return ArtifactManager(settings)
-
-
 def get_manager() -> ArtifactManager:
     """The manager for the current ``[mlops]`` config (cached per distinct config)."""
-    return _manager_for(ArtifactSettings.from_airflow_config())
+    return ArtifactManager.configured()
 
 
 class ArtifactXComBackend(BaseXCom):

@@ -16,7 +16,7 @@ from airflow.sdk import BaseNotifier, dag, get_current_context
 
 from airflow_mlops_provider.checks import builtin
 from airflow_mlops_provider.decorators import Regression, ml_check, ml_metric, ml_task
-from airflow_mlops_provider.decorators._runtime import last_success, previous_artifact
+from airflow_mlops_provider.runtime import last_success, previous_artifact
 
 
 class FileNotifier(BaseNotifier):

@@ -1,13 +1,16 @@
-"""Read-side queries over the metadata DB: metric and check history, task records.
+"""Records (checks, metrics, task records), task instances and XCom rows, from the metadata DB.
 
 This module needs database access, so it runs where Airflow's database is reachable: the API
-server, the CLI, a notebook with Airflow's config. Workers use the Task SDK instead.
+server, the CLI, a notebook with Airflow's config. Workers use the Task SDK instead
+(:mod:`airflow_mlops_provider.runtime`). Histories are in the order runs happened (:mod:`.runs`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from airflow_mlops_provider.catalog import runs as run_order
+from airflow_mlops_provider.catalog._session import state_name, with_session
 from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
 
 
@@ -16,7 +19,6 @@ def _records(
 ) -> list[dict[str, Any]]:
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
     from sqlalchemy import select
 
     def run(s: Any) -> list[dict[str, Any]]:
@@ -28,11 +30,12 @@ def _records(
                 DagRun.run_id,
                 DagRun.logical_date,
                 DagRun.run_after,
+                DagRun.start_date,
                 DagRun.state,
             )
             .join(DagRun, DagRun.id == XComModel.dag_run_id)
             .where(XComModel.dag_id == dag_id, XComModel.key == key)
-            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .order_by(*run_order.newest_first())
             .limit(limit)
         )
         if task_id is not None:
@@ -44,16 +47,14 @@ def _records(
                 "run_id": row.run_id,
                 "logical_date": row.logical_date,
                 "run_after": row.run_after,
+                "run_start": row.start_date,
                 "run_state": str(row.state) if row.state is not None else None,
                 "record": row.value,
             }
             for row in s.execute(stmt)
         ]
 
-    if session is not None:
-        return run(session)
-    with create_session() as s:
-        return run(s)
+    return with_session(session, run)
 
 
 def metric_history(
@@ -62,7 +63,8 @@ def metric_history(
     """The values of metric ``name`` of ``task_id`` across runs, newest first.
 
     Each item: ``run_id``, ``logical_date``, ``run_after``, ``map_index``, ``value``, ``lower``,
-    ``upper``, ``status`` (``ok``/``warning``/``failed``) and the regression evaluation if any.
+    ``upper``, ``status`` (``ok``/``warning``/``failed``/``skipped``), ``skipped`` (why a regression
+    gate could not run) and the regression evaluation if any.
     """
     out = []
     for row in _records(dag_id, task_id, METRICS_KEY, limit, session):
@@ -78,6 +80,7 @@ def metric_history(
                         "lower": entry.get("lower"),
                         "upper": entry.get("upper"),
                         "status": entry.get("status"),
+                        "skipped": entry.get("skipped"),
                         "regression": entry.get("regression"),
                     }
                 )
@@ -100,48 +103,8 @@ def check_history(
 # function takes the ids the caller was *authorized* for; none of them checks permissions itself.
 
 MLOPS_KEYS = (CHECK_KEY, METRICS_KEY, TASK_KEY)
+_NOT_PROBLEMS = (None, "ok", "skipped")
 _REFERENCE_MARK = '%"__mlops__": "artifact"%'
-
-
-def _with_session(session: Any, fn: Any) -> Any:
-    from airflow.utils.session import create_session
-
-    if session is not None:
-        return fn(session)
-    with create_session() as s:
-        return fn(s)
-
-
-def _state(value: Any) -> str | None:
-    return None if value is None else str(getattr(value, "value", value))
-
-
-def _run_dict(run: Any) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "run_id": run.run_id,
-        "state": _state(run.state),
-        "run_type": _state(run.run_type),
-        "logical_date": run.logical_date,
-        "run_after": run.run_after,
-        "start_date": run.start_date,
-        "end_date": run.end_date,
-    }
-
-
-def _run_columns() -> list[Any]:
-    from airflow.models.dagrun import DagRun
-
-    return [
-        DagRun.id,
-        DagRun.run_id,
-        DagRun.state,
-        DagRun.run_type,
-        DagRun.logical_date,
-        DagRun.run_after,
-        DagRun.start_date,
-        DagRun.end_date,
-    ]
 
 
 def mlops_dag_ids(dag_ids: set[str] | None = None, *, session: Any = None) -> list[str]:
@@ -160,80 +123,7 @@ def mlops_dag_ids(dag_ids: set[str] | None = None, *, session: Any = None) -> li
 
     if dag_ids is not None and not dag_ids:
         return []
-    return _with_session(session, run)
-
-
-def latest_runs(dag_ids: list[str], *, session: Any = None) -> dict[str, dict[str, Any]]:
-    """The newest run (by ``run_after``) of each DAG."""
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import func, select
-
-    def run(s: Any) -> dict[str, dict[str, Any]]:
-        newest = (
-            select(DagRun.dag_id, func.max(DagRun.id).label("id"))
-            .where(DagRun.dag_id.in_(dag_ids))
-            .group_by(DagRun.dag_id)
-            .subquery()
-        )
-        stmt = select(DagRun.dag_id, *_run_columns()).join(newest, newest.c.id == DagRun.id)
-        return {row.dag_id: _run_dict(row) for row in s.execute(stmt)}
-
-    return _with_session(session, run) if dag_ids else {}
-
-
-def dag_runs(dag_id: str, limit: int = 50, *, session: Any = None) -> list[dict[str, Any]]:
-    """Runs of a DAG, newest first."""
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
-
-    def run(s: Any) -> list[dict[str, Any]]:
-        stmt = (
-            select(*_run_columns())
-            .where(DagRun.dag_id == dag_id)
-            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
-            .limit(limit)
-        )
-        return [_run_dict(row) for row in s.execute(stmt)]
-
-    return _with_session(session, run)
-
-
-def dag_run(dag_id: str, run_id: str, *, session: Any = None) -> dict[str, Any] | None:
-    """One run, or ``None`` when the DAG has no run with that id."""
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
-
-    def run(s: Any) -> dict[str, Any] | None:
-        row = s.execute(
-            select(*_run_columns()).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-        ).first()
-        return None if row is None else _run_dict(row)
-
-    return _with_session(session, run)
-
-
-def previous_run(dag_id: str, run: dict[str, Any], *, session: Any = None) -> dict[str, Any] | None:
-    """The run of the same DAG just before ``run`` (by ``run_after``, then id)."""
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import and_, or_, select
-
-    def query(s: Any) -> dict[str, Any] | None:
-        stmt = (
-            select(*_run_columns())
-            .where(
-                DagRun.dag_id == dag_id,
-                or_(
-                    DagRun.run_after < run["run_after"],
-                    and_(DagRun.run_after == run["run_after"], DagRun.id < run["id"]),
-                ),
-            )
-            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
-            .limit(1)
-        )
-        row = s.execute(stmt).first()
-        return None if row is None else _run_dict(row)
-
-    return _with_session(session, query)
+    return with_session(session, run)
 
 
 def task_instances(
@@ -261,7 +151,7 @@ def task_instances(
             {
                 "task_id": r.task_id,
                 "map_index": r.map_index,
-                "state": _state(r.state),
+                "state": state_name(r.state),
                 "try_number": r.try_number,
                 "start_date": r.start_date,
                 "end_date": r.end_date,
@@ -271,7 +161,7 @@ def task_instances(
             for r in s.execute(stmt)
         ]
 
-    return _with_session(session, run)
+    return with_session(session, run)
 
 
 def run_xcoms(
@@ -300,7 +190,7 @@ def run_xcoms(
             for r in s.execute(stmt)
         ]
 
-    return _with_session(session, run)
+    return with_session(session, run)
 
 
 def task_history(dag_id: str, task_id: str, limit: int = 100, *, session: Any = None) -> list[dict[str, Any]]:
@@ -326,7 +216,7 @@ def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[
         recent = (
             select(DagRun.id)
             .where(DagRun.dag_id == dag_id)
-            .order_by(DagRun.run_after.desc(), DagRun.id.desc())
+            .order_by(*run_order.newest_first())
             .limit(runs)
             .subquery()
         )
@@ -334,7 +224,7 @@ def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[
             select(XComModel.task_id, XComModel.map_index, XComModel.value, DagRun.run_id, DagRun.run_after)
             .join(DagRun, DagRun.id == XComModel.dag_run_id)
             .where(XComModel.dag_run_id.in_(select(recent.c.id)), XComModel.key == METRICS_KEY)
-            .order_by(DagRun.run_after, DagRun.id)
+            .order_by(*run_order.oldest_first())
         )
         series: dict[tuple[str, str], dict[str, Any]] = {}
         for row in s.execute(stmt):
@@ -354,13 +244,14 @@ def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[
                 )
         return [series[k] for k in sorted(series)]
 
-    return _with_session(session, run)
+    return with_session(session, run)
 
 
 def problem_records(
     dag_ids: list[str], run_ids: dict[str, str], *, session: Any = None
 ) -> list[dict[str, Any]]:
-    """Check and metric records whose status is not ``ok`` in the given run of each DAG."""
+    """Check and metric records that warned or failed in the given run of each DAG (``skipped`` ones
+    are shown where the record is, not as problems)."""
     from airflow.models.xcom import XComModel
     from sqlalchemy import and_, or_, select
 
@@ -379,7 +270,7 @@ def problem_records(
         out = []
         for row in s.execute(stmt):
             record = row.value if isinstance(row.value, dict) else {}
-            if row.key == CHECK_KEY and record.get("status") not in (None, "ok"):
+            if row.key == CHECK_KEY and record.get("status") not in _NOT_PROBLEMS:
                 out.append(
                     {
                         "dag_id": row.dag_id,
@@ -392,7 +283,7 @@ def problem_records(
                     }
                 )
             for entry in record.get("metrics", []) if row.key == METRICS_KEY else []:
-                if entry.get("status") not in (None, "ok"):
+                if entry.get("status") not in _NOT_PROBLEMS:
                     out.append(
                         {
                             "dag_id": row.dag_id,
@@ -406,4 +297,4 @@ def problem_records(
                     )
         return sorted(out, key=lambda r: (r["dag_id"], r["task_id"], r["map_index"]))
 
-    return _with_session(session, run)
+    return with_session(session, run)

@@ -1,0 +1,57 @@
+"""Airflow surface that differs between versions or deployments, kept in one place."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from typing import Any
+
+
+@cache
+def fab_provider_available() -> bool:
+    """Whether ``apache-airflow-providers-fab`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec("airflow.providers.fab.www") is not None
+    except ImportError:  # a parent package is missing or refused
+        return False
+
+
+def supervisor_send(message: Any) -> Any:
+    """Send a Task SDK request from a task process to its supervisor (the API server answers).
+
+    ``SUPERVISOR_COMMS`` is Task SDK internals; it is only set inside a running task.
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    if comms is None:
+        raise RuntimeError(
+            "Not inside a running Airflow task: earlier runs can only be looked up from a task."
+        )
+    return comms.send(message)
+
+
+def task_states(
+    dag_id: str, task_id: str, map_index: int, run_ids: list[str] | None
+) -> dict[str, str | None]:
+    """State of ``task_id[map_index]`` in each of ``run_ids`` (every run when ``None``), by run id."""
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    response = supervisor_send(
+        GetTaskStates(dag_id=dag_id, task_ids=[task_id], map_index=map_index, run_ids=run_ids)
+    )
+    name = task_id if map_index < 0 else f"{task_id}_{map_index}"
+    found: dict[str, str | None] = {}
+    for run_id, states in (getattr(response, "task_states", None) or {}).items():
+        if name in states:
+            state = states[name]
+            found[run_id] = None if state is None else str(getattr(state, "value", state))
+    return found
+
+
+def dag_run_info(dag_id: str, run_id: str) -> Any:
+    """The Task SDK's view of another run of the DAG (dates, state), or ``None``."""
+    from airflow.sdk.execution_time.comms import GetDagRun
+
+    response = supervisor_send(GetDagRun(dag_id=dag_id, run_id=run_id))
+    return response if getattr(response, "run_id", None) == run_id else None
