@@ -111,6 +111,30 @@ def get_mlops_cli_commands() -> list[CLICommand]:
             ),
         ),
         ActionCommand(
+            name="checks",
+            help="Check records of a DAG's runs (ok, warning, failed, skipped), newest run first",
+            func=lazy_load_command("airflow_mlops_provider.cli.records_command.checks"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(("--run",), help="Only this run (a run id, 'latest' or 'previous')", metavar="RUN_ID"),
+                Arg(("--task",), help="Only this check task", metavar="TASK_ID"),
+                Arg(("--limit",), help="How many records (default 50)", type=int, default=50),
+                output,
+            ),
+        ),
+        ActionCommand(
+            name="metrics",
+            help="Values of a metric across runs with bounds and status, newest run first",
+            func=lazy_load_command("airflow_mlops_provider.cli.records_command.metrics"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(("task_id",), help="The @ml.metric task"),
+                Arg(("name",), help="The metric's name (the function name or a key of its dict)"),
+                Arg(("--limit",), help="How many runs (default 50)", type=int, default=50),
+                output,
+            ),
+        ),
+        ActionCommand(
             name="diff",
             help="Show how the DAG's structure and code changed between two runs (recorded snapshots)",
             func=lazy_load_command("airflow_mlops_provider.cli.diff.diff"),
@@ -168,7 +192,7 @@ def get_mlops_cli_commands() -> list[CLICommand]:
     return [
         GroupCommand(
             name="mlops",
-            help="Artifacts of the MLOps provider: list, show, get, lineage, diff, gc",
+            help="The MLOps provider: artifacts, lineage, checks, metrics, diff, gc",
             subcommands=commands,
         )
     ]
