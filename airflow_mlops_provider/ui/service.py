@@ -21,9 +21,9 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from airflow_mlops_provider import catalog
 from airflow_mlops_provider.artifacts.codec import TAG
 from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
-from airflow_mlops_provider import catalog
 from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
 from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
 from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
