@@ -54,19 +54,24 @@ def history_url(store: ArtifactStore, dag_id: str, run_id: str) -> str:
     return f"{store.root}/{HISTORY_DIR}/dag_id={safe_component(dag_id)}/run_id={safe_component(run_id)}.json"
 
 
-def record(dag_run: Any, store: ArtifactStore | None = None, session: Any = None) -> RunHistory:
+def record(dag_run: Any, store: ArtifactStore | None = None) -> RunHistory:
     """Write the history of a run that just started (needs the metadata DB).
 
-    ``dag_run`` is the scheduler's own object: its new start date may not be committed yet.
+    ``dag_run`` is the scheduler's own object: its new start date may not be committed yet, so it is
+    taken from the object. The earlier runs are read in a session of our own: ``create_session()``
+    would hand out the scheduler's thread-local session and close it, detaching the scheduler's
+    objects, and a failed statement in its session would abort the scheduler's transaction. (Runs
+    of the same DAG started in the same scheduler loop are seen at their ``run_after``.)
     """
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.catalog import runs
 
     store = store or ArtifactManager.configured().store
     run = {"id": dag_run.id, "start_date": dag_run.start_date, "run_after": dag_run.run_after}
-    earlier = runs.earlier_runs(dag_run.dag_id, run, runs.HISTORY_LIMIT, session=session)
-    started = run["start_date"].isoformat() if run["start_date"] else None
     dag_id, run_id = dag_run.dag_id, dag_run.run_id
+    with runs.private_session() as own:
+        earlier = runs.earlier_runs(dag_id, run, runs.HISTORY_LIMIT, session=own)
+    started = run["start_date"].isoformat() if run["start_date"] else None
     history = RunHistory(dag_id, run_id, started, [r["run_id"] for r in earlier])
     store.put_bytes(history_url(store, dag_id, run_id), history.to_json())
     return history
@@ -94,9 +99,7 @@ class RunHistoryListener:
         try:
             record(dag_run)
         except Exception:
-            log.warning(
-                "Could not record the run history of %s / %s", dag_run.dag_id, dag_run.run_id, exc_info=True
-            )
+            log.warning("Could not record the run history of %r", dag_run, exc_info=True)
 
 
 history_listener = RunHistoryListener()

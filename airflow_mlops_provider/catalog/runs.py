@@ -12,17 +12,30 @@ so they cannot disagree.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_mlops_provider.catalog._session import state_name, with_session
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import datetime
 
     from sqlalchemy.orm import Session
 
 #: How many earlier runs a run's history (``history.RunHistory``) lists.
 HISTORY_LIMIT = 200
+
+
+@contextlib.contextmanager
+def private_session() -> Iterator[Session]:
+    """A session of its own on Airflow's engine, for callers inside another component's loop
+    (``create_session()`` there would hand out, and then close, that component's session)."""
+    from airflow import settings
+    from sqlalchemy.orm import Session as OrmSession
+
+    with OrmSession(settings.engine) as session:
+        yield session
 
 
 def happened_at() -> Any:
