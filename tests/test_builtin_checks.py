@@ -405,11 +405,47 @@ def sample(rng: np.random.Generator, n: int = 2000, mean: float = 100.0, probabi
     )
 
 
-def test_drift_without_reference_passes(rng: np.random.Generator) -> None:
+def test_drift_without_reference_is_skipped_not_passed(rng: np.random.Generator) -> None:
     result = check(drift(sample(rng), None))
-    assert result.passed and result.failing is None
-    assert result.message == "no reference run to compare with"
+    assert result.skipped and result.status == "skipped" and result.failing is None
+    assert bool(result)  # a skipped check does not fail the task
+    assert result.message == "no reference to compare with (reference is None: no earlier successful run)"
     assert result.details == {"reference": None}
+
+
+def test_drift_skips_id_like_columns_unless_asked(rng: np.random.Generator) -> None:
+    reference = sample(rng, n=500).assign(
+        customer_id=np.arange(1000, 1500), order_key=np.array([f"o-{i}" for i in range(500)], dtype=object)
+    )
+    current = sample(rng, n=400).assign(
+        customer_id=np.arange(5000, 5400),  # new ids every run: would "drift" by KS
+        order_key=pd.array([f"o-{i}" for i in range(1000, 1400)], dtype="str"),
+    )
+    result = check(drift(current, reference))
+    assert result.passed and not result.skipped, result.message
+    for column in ("customer_id", "order_key"):
+        assert result.details[column] == {
+            "method": None,
+            "statistic": None,
+            "p_value": None,
+            "drifted": None,
+            "skipped": True,
+            "reason": "id-like: all values distinct",
+        }
+    assert result.message.startswith("no drift in 2 columns (")
+    assert result.message.endswith(
+        "; skipped 2 id-like columns (customer_id, order_key; all values distinct, "
+        "pass columns= to compare them)"
+    )
+    # Listed explicitly, an id column is compared (and drifts); repeated integers are not id-like.
+    assert not check(drift(current, reference, columns=["customer_id"])).passed
+    shifted = check(
+        drift(current.assign(store=np.arange(400) % 7), reference.assign(store=np.arange(500) % 7 + 3))
+    )
+    assert shifted.details["store"]["method"] == "ks" and shifted.details["store"]["drifted"] is True
+    # Nothing left to compare: skipped, not passed.
+    only_ids = check(drift(current[["customer_id"]], reference[["customer_id"]]))
+    assert only_ids.skipped and only_ids.message.startswith("no columns to compare; skipped 1 id-like column")
 
 
 def test_drift_same_distribution_passes(rng: np.random.Generator) -> None:
@@ -602,6 +638,34 @@ def test_freshness_argument_errors() -> None:
 
 
 # ---------------------------------------------------------------------------------------- combine
+
+
+def test_combine_with_skipped_members(rng: np.random.Generator, customers: pd.DataFrame) -> None:
+    skipped = drift(sample(rng), None)
+    passed = row_count(customers, min=1)
+    failed = row_count(customers, max=1)
+
+    all_skipped = check(CheckResult.combine({"a": skipped, "b": CheckResult.skip("nothing to compare")}))
+    assert all_skipped.skipped and all_skipped.status == "skipped"
+    assert all_skipped.message.startswith("a skipped: no reference") and "b skipped: nothing to compare" in (
+        all_skipped.message
+    )
+
+    some = check(CheckResult.combine({"drift": skipped, "size": passed}))
+    assert some.passed and not some.skipped  # a real pass, the skipped member named
+    assert some.message.startswith("1 of 2 checks passed; drift skipped: no reference")
+    assert some.details["drift"]["status"] == "skipped" and some.details["drift"]["passed"] is None
+    assert some.details["size"]["status"] == "ok"
+
+    failing = check(CheckResult.combine({"drift": skipped, "size": failed}))
+    assert not failing.passed and failing.status == "failed"
+    assert failing.message.startswith("size: expected at most 1 rows") and "drift skipped" in failing.message
+
+    assert CheckResult.combine({}).skipped
+    with pytest.raises(ValueError, match="needs a reason"):
+        CheckResult.skip("  ")
+    with pytest.raises(ValueError, match="cannot also have failed"):
+        CheckResult(False, "x", skipped=True)
 
 
 def test_results_combine_into_one(customers: pd.DataFrame) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -16,6 +17,9 @@ VERSION_1 = """
 from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
+from airflow_mlops_provider.decorators import Regression, ml_check, ml_metric, ml_task
+
+FEATURES = ["a", "b"]
 
 @dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)
 def mlops_cli_diff():
@@ -27,44 +31,80 @@ def mlops_cli_diff():
     def clean(values: list[int]) -> list[int]:
         return [v for v in values if v > 1]
 
-    clean(extract())
+    @ml_task
+    def featurize(values: list[int]) -> dict:
+        return {name: len(values) for name in FEATURES}
+
+    @ml_check(severity="warning")
+    def enough(values: list[int]) -> bool:
+        return len(values) > 0
+
+    @ml_metric(lower=0.5)
+    def size(values: list[int]) -> float:
+        return float(len(values))
+
+    values = clean(extract())
+    featurize(values)
+    enough(values)
+    size(values)
 
 mlops_cli_diff()
 """
 
-VERSION_2 = VERSION_1.replace("if v > 1]", "if v > 2]").replace(
-    "    clean(extract())",
-    "    @task\n    def report(values: list[int]) -> int:\n        return len(values)\n\n"
-    "    report(clean(extract()))",
+VERSION_2 = (
+    VERSION_1.replace("if v > 1]", "if v > 2]")
+    .replace('FEATURES = ["a", "b"]', 'FEATURES = ["a", "b", "c"]')
+    .replace('@ml_check(severity="warning")', '@ml_check(severity="error")')
+    .replace("@ml_metric(lower=0.5)", "@ml_metric(lower=0.8, regression=Regression(window=3, max_drop=0.5))")
+    .replace(
+        "    values = clean(extract())",
+        "    @task\n    def report(values: list[int]) -> int:\n        return len(values)\n\n"
+        "    values = clean(extract())\n    report(values)",
+    )
 )
+
+
+def mlops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "airflow"), "mlops", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_diff_between_two_runs_of_a_changed_dag() -> None:
     first, second = run_before_and_after_change(
         DAGS_DIR / "mlops_cli_diff.py", textwrap.dedent(VERSION_1), textwrap.dedent(VERSION_2)
     )
-    assert first.state == second.state == "success"
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "diff", "mlops_cli_diff", first.run_id, second.run_id],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
+    assert first.state == second.state == "success", second.task_states
+    proc = mlops("diff", "mlops_cli_diff", first.run_id, second.run_id)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert "+ task report" in out
-    assert "~ task clean code changed" in out
+    assert f"mlops_cli_diff: {first.run_id} -> {second.run_id}: 1 task added, 4 tasks changed, +1 edge" in out
+    assert "  + task report (@task)" in out
+    assert "  ~ task clean: code changed\n" in out
     assert "-    return [v for v in values if v > 1]" in out
     assert "+    return [v for v in values if v > 2]" in out
+    # A module-level constant the task uses, and the settings of the ML decorators.
+    assert "  ~ task featurize: code changed (FEATURES)\n" in out
+    assert '-FEATURES = ["a", "b"]' in out and '+FEATURES = ["a", "b", "c"]' in out
+    assert "  ~ check enough: severity warning -> error\n" in out
+    assert "  ~ metric size: lower 0.5 -> 0.8, regression added (Regression(window=3, max_drop=0.5))\n" in out
     assert "+ edge clean >> report" in out
 
-    missing = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "diff", "mlops_cli_diff", first.run_id, "no_such_run"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
+    # The same two runs by name: "latest" and the successful run before it.
+    named = mlops("diff", "mlops_cli_diff", "previous", "latest", "--output", "json")
+    assert named.returncode == 0, named.stderr[-2000:]
+    data = json.loads(named.stdout)
+    assert (data["run_a"], data["run_b"]) == (first.run_id, second.run_id)
+    assert data["file_changed"] is True
+    assert "check enough: severity warning -> error" in data["descriptions"]
+
+    missing = mlops("diff", "mlops_cli_diff", first.run_id, "no_such_run")
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error: No structure snapshot") and "Traceback" not in missing.stderr
+    no_runs = mlops("diff", "mlops_no_such_dag", "previous", "latest")
+    assert no_runs.returncode == 1 and "Traceback" not in no_runs.stderr
+    assert "'previous' stands for the second-newest successful run" in no_runs.stderr

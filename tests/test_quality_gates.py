@@ -35,6 +35,10 @@ def test_clean_run_passes_every_gate_and_records_execution(notifications) -> Non
     assert metrics["accuracy"]["regression"]["passed"] is None
     assert "no earlier successful run" in metrics["accuracy"]["skipped"]
     assert metrics["rows"]["value"] == 20
+    # Likewise the drift check against the previous run's data: skipped with the reason, not ok.
+    stable = result.row("scores_stable", key=CHECK_KEY)
+    assert stable["status"] == "skipped" and stable["passed"] is None
+    assert stable["message"].startswith("no reference to compare with")
     assert notifications() == []
 
     execution = result.row("scores", key=TASK_KEY)

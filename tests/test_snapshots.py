@@ -116,12 +116,12 @@ def test_snapshot_json_round_trip_and_content_id(tmp_path: Path) -> None:
     assert again.id == snap.id and len(snap.id) == 64
     loaded = DagSnapshot.from_json(snap.to_json())
     assert loaded == snap and loaded.id == snap.id
-    assert json.loads(snap.to_json())["snapshot_version"] == 1
+    assert json.loads(snap.to_json())["snapshot_version"] == 2
     with pytest.raises(ValueError, match="snapshot_version 99"):
         DagSnapshot.from_dict({**snap.to_dict(), "snapshot_version": 99})
 
 
-def test_decorator_arguments_and_unrelated_code_do_not_change_the_snapshot(tmp_path: Path) -> None:
+def test_airflow_decorator_arguments_and_unrelated_code_do_not_change_the_snapshot(tmp_path: Path) -> None:
     base = snapshot_of(STRUCTURE, tmp_path)
     edited = snapshot_of(
         edit(
@@ -185,7 +185,15 @@ def test_diff_to_dict_is_json_for_the_ui(tmp_path: Path) -> None:
     _, _, diff = _v1_v2(tmp_path)
     data = json.loads(json.dumps(diff.to_dict()))
     assert data["is_empty"] is False
-    assert data["renamed"] == [{"old_id": "report", "new_id": "summarize", "changes": {}}]
+    assert data["renamed"] == [
+        {
+            "old_id": "report",
+            "new_id": "summarize",
+            "description": "task report renamed to summarize",
+            "changes": {},
+            "settings": {},
+        }
+    ]
     assert data["added"][0] == {
         "task_id": "audit",
         "kind": "EmptyOperator",
@@ -196,6 +204,17 @@ def test_diff_to_dict_is_json_for_the_ui(tmp_path: Path) -> None:
     assert data["edges_added"] == [["summarize", "done"]]
     predict = next(c for c in data["changed"] if c["task_id"] == "predict")
     assert list(predict["changes"]) == ["code_hash"] and "+    return value + 2" in predict["code_diff"]
+    assert predict["description"] == "task predict: code changed" and predict["code_changes"] == ["function"]
+    assert data["descriptions"] == [
+        "task audit added (EmptyOperator)",
+        "task helper removed",
+        "task report renamed to summarize",
+        "task done: group none -> ship",
+        "task per_shard.shard_work: mapped True -> False",
+        "task predict: code changed",
+        "task publish: code changed",
+        "edge summarize >> done added",
+    ]
     reverse = diff_snapshots(*reversed(_v1_v2(tmp_path)[:2]))
     assert reverse.edges_removed == (("summarize", "done"),)
     assert [(r.old_id, r.new_id) for r in reverse.renamed] == [("summarize", "report")]
@@ -252,6 +271,197 @@ def test_ambiguous_rename_candidates_stay_added_and_removed() -> None:
     assert diff_snapshots(old, old).is_empty
 
 
+SETTINGS = """
+from __future__ import annotations
+import pendulum
+from airflow.sdk import BaseNotifier, dag, task
+from airflow_mlops_provider.decorators import Regression, ml_check, ml_metric, ml_task
+
+FEATURES = ["age", "income"]
+UNUSED = 1
+
+
+class PagerNotifier(BaseNotifier):
+    def notify(self, context) -> None:
+        pass
+
+
+def _scale(value: float) -> float:
+    return value * _factor()
+
+
+def _factor() -> float:
+    return 2.0
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)
+def mlops_structure_settings():
+    @task
+    def extract() -> dict:
+        return {"age": 1.0, "income": 2.0, "city": 3.0}
+
+    @ml_task(memory_warning_mb=500)
+    def predict(row: dict) -> list:
+        return [_scale(row[name]) for name in FEATURES]
+
+    @task
+    def count(row: dict) -> int:
+        return len(row)
+
+    @ml_check(severity="warning")
+    def scores(values: list) -> bool:
+        return all(v >= 0 for v in values)
+
+    @ml_metric(lower=0.7)
+    def auc(values: list) -> float:
+        return 0.9
+
+    row = extract()
+    values = predict(row)
+    count(row)
+    scores(values)
+    auc(values)
+
+
+mlops_structure_settings()
+"""
+
+
+def test_a_changed_module_constant_or_helper_changes_the_tasks_that_use_it(tmp_path: Path) -> None:
+    base = snapshot_of(SETTINGS, tmp_path)
+    predict = base.task_dict["predict"]
+    assert set(predict.dependencies) == {"FEATURES", "_scale", "_factor"}
+    assert base.task_dict["count"].dependencies == {}
+    assert '\n# FEATURES\nFEATURES = ["age", "income"]\n' in predict.source
+
+    features = snapshot_of(
+        edit(SETTINGS, ('FEATURES = ["age", "income"]', 'FEATURES = ["age", "income", "city"]')), tmp_path
+    )
+    diff = diff_snapshots(base, features)
+    assert [c.description for c in diff.changed] == ["task predict: code changed (FEATURES)"]
+    assert '-FEATURES = ["age", "income"]\n+FEATURES = ["age", "income", "city"]\n' in (
+        diff.changed[0].code_diff
+    )
+    assert diff.summary() == "1 task changed"
+
+    helper = snapshot_of(edit(SETTINGS, ("    return 2.0\n", "    return 3.0\n")), tmp_path)
+    assert [c.description for c in diff_snapshots(base, helper).changed] == [
+        "task predict: code changed (_factor)"  # used through _scale
+    ]
+    body = snapshot_of(edit(SETTINGS, ("    return len(row)\n", "    return len(row) + 1\n")), tmp_path)
+    assert [c.description for c in diff_snapshots(base, body).changed] == ["task count: code changed"]
+
+    unused = snapshot_of(edit(SETTINGS, ("UNUSED = 1", "UNUSED = 2")), tmp_path)
+    assert unused.id == base.id and diff_snapshots(base, unused).is_empty
+
+
+def test_ml_decorator_settings_are_recorded_and_diffed(tmp_path: Path) -> None:
+    base = snapshot_of(SETTINGS, tmp_path)
+    tasks = base.task_dict
+    assert tasks["scores"].settings == {"severity": "'warning'"}
+    assert tasks["auc"].settings == {"lower": "0.7"}
+    assert tasks["predict"].settings == {"memory_warning_mb": "500"}
+    assert tasks["count"].settings == {}  # Airflow's own @task: no ML settings
+
+    severity = snapshot_of(
+        edit(SETTINGS, ('@ml_check(severity="warning")', '@ml_check(severity="error")')), tmp_path
+    )
+    diff = diff_snapshots(base, severity)
+    assert not diff.is_empty and diff.summary() == "1 task changed"
+    assert [c.description for c in diff.changed] == ["check scores: severity warning -> error"]
+    assert not diff.changed[0].code_changed
+
+    metric = snapshot_of(
+        edit(
+            SETTINGS,
+            (
+                "@ml_metric(lower=0.7)",
+                "@ml_metric(lower=0.8, regression=Regression(window=3, max_drop=0.05))",
+            ),
+        ),
+        tmp_path,
+    )
+    (change,) = diff_snapshots(base, metric).changed
+    assert change.description == (
+        "metric auc: lower 0.7 -> 0.8, regression added (Regression(window=3, max_drop=0.05))"
+    )
+    assert change.to_dict()["settings"] == {
+        "lower": ["0.7", "0.8"],
+        "regression": [None, "Regression(window=3, max_drop=0.05)"],
+    }
+
+    more = snapshot_of(
+        edit(
+            SETTINGS,
+            ("@ml_task(memory_warning_mb=500)", "@ml_task"),
+            ('@ml_check(severity="warning")', '@ml_check(severity="warning", notifier=PagerNotifier())'),
+        ),
+        tmp_path,
+    )
+    assert [c.description for c in diff_snapshots(base, more).changed] == [
+        "task predict: memory_warning_mb removed (was 500)",
+        # The notifier is defined in the DAG file: the check now depends on its code (and import).
+        "check scores: code changed (BaseNotifier, PagerNotifier), notifier added (PagerNotifier())",
+    ]
+
+
+def test_diff_with_file_hashes_reports_a_file_change_outside_the_tasks(tmp_path: Path) -> None:
+    base = snapshot_of(SETTINGS, tmp_path)
+    diff = diff_snapshots(base, base, old_file_hash="a" * 64, new_file_hash="b" * 64)
+    assert diff.is_empty and diff.file_changed is True
+    assert diff.summary() == "no structural change, but the DAG file changed"
+    assert diff.to_dict()["descriptions"] == ["DAG file changed (no task's code or settings)"]
+    assert diff_snapshots(base, base).file_changed is None  # not recorded: unknown, not "unchanged"
+    assert (
+        diff_snapshots(base, base, old_file_hash="a", new_file_hash="a").summary() == "no structural change"
+    )
+
+
+def test_version_1_snapshots_are_read_and_compared_by_function_only(tmp_path: Path) -> None:
+    """Snapshots recorded before dependencies and settings existed do not make every task "changed"."""
+    current = snapshot_of(SETTINGS, tmp_path)
+    legacy = current.to_dict() | {"snapshot_version": 1}
+    legacy["tasks"] = [
+        {k: v for k, v in task.items() if k not in ("function_hash", "dependencies", "settings")}
+        | ({"code_hash": task["function_hash"]} if task["function_hash"] else {})
+        for task in legacy["tasks"]
+    ]
+    old = DagSnapshot.from_dict(legacy)
+    assert old.task_dict["scores"].settings is None and old.task_dict["predict"].dependencies is None
+    assert diff_snapshots(old, current).is_empty
+    changed = snapshot_of(edit(SETTINGS, ("    return 0.9\n", "    return 0.8\n")), tmp_path)
+    assert [c.description for c in diff_snapshots(old, changed).changed] == ["metric auc: code changed"]
+
+
+def test_runtime_code_hash_matches_the_snapshot(tmp_path: Path) -> None:
+    """``callable_code`` (used by ``@ml.task`` in the worker) hashes a task as the snapshot does."""
+    import importlib.util
+
+    from airflow_mlops_provider.snapshots.code import callable_code
+
+    def load(source: str, name: str) -> Any:
+        path = tmp_path / f"{name}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    snap = snapshot_of(SETTINGS, tmp_path)
+    module = load(SETTINGS, "mlops_structure_runtime_v1")
+    predict = module.mlops_structure_settings().task_dict["predict"].python_callable
+    source, code_hash = callable_code(predict)
+    assert code_hash == snap.task_dict["predict"].code_hash
+    assert source == snap.task_dict["predict"].source
+    changed = load(edit(SETTINGS, ('"income"]', '"income", "city"]')), "mlops_structure_runtime_v2")
+    assert (
+        callable_code(changed.mlops_structure_settings().task_dict["predict"].python_callable)[1] != code_hash
+    )
+
+    lam = lambda: 1  # noqa: E731  # not findable by name: its own source text
+    assert callable_code(lam)[0].startswith("lam = lambda: 1")
+
+
 # -- store -------------------------------------------------------------------------------------------
 
 
@@ -273,10 +483,10 @@ def test_store_is_content_addressed_with_run_pointers(store: str, tmp_path: Path
     )
 
     runs = snapshots.runs(v1.dag_id)
-    assert [r["run_id"] for r in runs] == [
-        "scheduled/3",  # no logical date sorts first
+    assert [r["run_id"] for r in runs] == [  # in the order the runs started (were recorded)
         "manual__2024-01-01T00:00:00+00:00",
         "manual__2024-01-02T00:00:00+00:00",
+        "scheduled/3",  # no logical date: still placed by when it started, not first
     ]
     assert set(runs[1]) == {"snapshot_id", "dag_id", "run_id", "recorded_at", "logical_date"}
     assert snapshots.snapshot_for_run(v1.dag_id, "manual__2024-01-02T00:00:00+00:00") == v1

@@ -19,6 +19,7 @@ MAX_CELL = 200
 MAX_TEXT = 20_000
 MAX_PREVIEW_BYTES = 300_000
 THUMBNAIL_PIXELS = 256
+TOP_VALUES = 5
 
 
 def _cell(value: Any) -> Any:
@@ -46,8 +47,53 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _first_largest(counts: Any, k: int) -> list[int]:
+    """Positions of the ``k`` largest counts, largest first; ties keep their position order."""
+    import numpy as np
+
+    if len(counts) <= k:
+        return sorted(range(len(counts)), key=lambda i: (-counts[i], i))
+    kth = np.partition(counts, len(counts) - k)[len(counts) - k]
+    above = np.flatnonzero(counts > kth)
+    tied = np.flatnonzero(counts == kth)[: k - len(above)]
+    return sorted(map(int, [*above, *tied]), key=lambda i: (-counts[i], i))
+
+
+def _top_values(series: Any) -> dict[str, Any]:
+    """The most frequent values of a text (``str``/``string``) or object column, and its distinct count.
+
+    Ties keep the order in which values first appear. Arrow-backed strings (pandas 3's ``str``,
+    ``string[pyarrow]``) are counted by pyarrow, which releases the GIL while the table encodes;
+    object columns whose values pandas cannot count get no top values.
+    """
+    import pandas as pd
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow.compute as pc
+
+        counted = pc.value_counts(series.array.__arrow_array__())  # in order of first appearance
+        counted = counted.filter(counted.field("values").is_valid())
+        values, counts = counted.field("values"), counted.field("counts").to_numpy()
+        top = [[_cell(values[i].as_py()), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
+        return {"distinct": len(counts), "top": top}
+    try:
+        counted = series.value_counts(dropna=True, sort=False)  # in order of first appearance
+    except TypeError:
+        return {}
+    counts = counted.to_numpy()
+    labels = counted.index
+    top = [[_cell(labels[i]), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
+    return {"distinct": len(counts), "top": top}
+
+
 def table_preview(frame: Any) -> dict[str, Any]:
-    """Schema, row count, per-column summary statistics and the first rows of a pandas DataFrame."""
+    """Schema, row count, per-column summary statistics and the first rows of a pandas DataFrame.
+
+    Statistics: nulls for every column; min/max/mean/std for numbers; the ``TOP_VALUES`` most
+    frequent values with their counts for categorical, bool, text and object columns (text and
+    object columns also get their ``distinct`` count).
+    """
     import numpy as np
     import pandas as pd
 
@@ -68,8 +114,10 @@ def table_preview(frame: Any) -> dict[str, Any]:
                         std=_number(finite.std()),
                     )
         elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
-            counts = series.value_counts(dropna=True).head(5)
+            counts = series.value_counts(dropna=True).head(TOP_VALUES)
             entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
+        elif isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
+            entry.update(_top_values(series))
         stats[str(name)] = entry
     head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
     index_names = [str(n) if n is not None else "" for n in head.index.names]

@@ -621,6 +621,23 @@ def _drift_column(
     }
 
 
+#: A column needs at least this many non-null values in each frame to be taken as id-like.
+ID_LIKE_MIN_VALUES = 20
+ID_LIKE_REASON = "id-like: all values distinct"
+
+
+def _id_like(series: pd.Series) -> bool:
+    """An integer or text column whose non-null values are all distinct (an id, a key, a hash).
+
+    Such a column drifts by construction (each run brings new ids), so comparing it says nothing.
+    """
+    dtype = series.dtype
+    if ptypes.is_bool_dtype(dtype) or not (ptypes.is_integer_dtype(dtype) or _is_string_like(series)):
+        return False
+    values = series.dropna()
+    return len(values) >= ID_LIKE_MIN_VALUES and bool(values.is_unique)
+
+
 def _positive(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"drift: {name}={value!r} must be a positive number.")
@@ -644,11 +661,17 @@ def drift(
     the non-null values and drift if D > ``ks_threshold``; their details also report the KS p-value
     (when scipy is installed) and a PSI over ``bins`` quantile bins of the reference, for
     information only. A column in only one frame, or whose type changed (numeric <-> text), drifts.
-    Values that move by design (ids, event timestamps) drift too: leave them out with ``columns``.
+
+    :param columns: the columns to compare (default: every column of either frame). Without it,
+        id-like columns (integer or text columns whose values are all distinct in both frames, with
+        at least ``ID_LIKE_MIN_VALUES`` values) are skipped: ids drift by construction. Columns
+        listed in ``columns`` are always compared. Values that move by design (a label, event
+        timestamps) drift too: leave them out, e.g. ``columns=[c for c in df.columns if c != "label"]``.
 
     ``details`` is ``{column: {"method": "psi"|"ks"|None, "statistic", "p_value", "drifted", ...}}``
-    (``"reason"`` when the column could not be compared); ``failing`` is None. Without a reference
-    (first run) the check passes.
+    (``"reason"`` when the column could not be compared; ``"skipped": True`` with the reason for an
+    id-like column); ``failing`` is None. Without a reference (``None``: no earlier successful run)
+    the result is *skipped* with the reason, not passed; likewise when no column is left to compare.
     """
     if isinstance(current, pd.Series):
         current = current.to_frame()
@@ -660,7 +683,10 @@ def drift(
     if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
         raise ValueError(f"drift: bins={bins!r} must be an integer >= 2.")
     if reference is None:
-        return CheckResult(True, "no reference run to compare with", details={"reference": None})
+        return CheckResult.skip(
+            "no reference to compare with (reference is None: no earlier successful run)",
+            details={"reference": None},
+        )
     _require_frame(reference, "drift", "reference")
     everything = list(dict.fromkeys([*current.columns, *reference.columns]))
     if columns is None:
@@ -676,6 +702,7 @@ def drift(
             )
     details: dict[str, Any] = {}
     drifted: list[str] = []
+    skipped: list[str] = []
     for name in names:
         if name not in reference.columns or name not in current.columns:
             added = name not in reference.columns
@@ -686,6 +713,17 @@ def drift(
                 "drifted": True,
                 "reason": "column added" if added else "column removed",
             }
+        elif columns is None and _id_like(_column(current, name)) and _id_like(_column(reference, name)):
+            details[str(name)] = {
+                "method": None,
+                "statistic": None,
+                "p_value": None,
+                "drifted": None,
+                "skipped": True,
+                "reason": ID_LIKE_REASON,
+            }
+            skipped.append(str(name))
+            continue
         else:
             entry = _drift_column(
                 _column(current, name), _column(reference, name), psi_threshold, ks_threshold, bins
@@ -698,16 +736,24 @@ def drift(
                 drifted.append(f"{name} (KS D={entry['statistic']:.3g} > {ks_threshold:g})")
             else:
                 drifted.append(f"{name} (PSI={entry['statistic']:.3g} > {psi_threshold:g})")
-    if not names:
-        return CheckResult(True, "no columns to compare", details=details)
+    compared = len(names) - len(skipped)
+    skip_note = (
+        f"; skipped {_count(len(skipped), 'id-like column')} ({_names(skipped)}; all values distinct, "
+        "pass columns= to compare them)"
+        if skipped
+        else ""
+    )
+    if not compared:
+        return CheckResult.skip("no columns to compare" + skip_note, details=details)
     if drifted:
         listed = _shorten(drifted, _MAX_COLUMNS_SHOWN)
-        message = f"drift in {len(drifted)} of {_count(len(names), 'column')}: {listed}"
+        message = f"drift in {len(drifted)} of {_count(compared, 'column')}: {listed}{skip_note}"
         return CheckResult(False, message, details=details)
     return CheckResult(
         True,
-        f"no drift in {_count(len(names), 'column')} "
-        f"(KS D <= {ks_threshold:g} for numeric, PSI <= {psi_threshold:g} for categorical columns)",
+        f"no drift in {_count(compared, 'column')} "
+        f"(KS D <= {ks_threshold:g} for numeric, PSI <= {psi_threshold:g} for categorical columns)"
+        + skip_note,
         details=details,
     )
 

@@ -31,10 +31,23 @@ def notify(notifier: Any, context: Any, log: Any) -> dict[str, Any]:
     return {"notified": not errors, **({"notifier_errors": errors} if errors else {})}
 
 
+def status_of(outcome: CheckResult, severity: str) -> str:
+    """``ok``, ``skipped``, ``warning`` (failed with severity warning) or ``failed``."""
+    if outcome.skipped:
+        return "skipped"
+    if outcome.passed:
+        return "ok"
+    return "failed" if severity == "error" else "warning"
+
+
 def conclude(
     operator: Any, outcome: CheckResult, context: Any, severity: str, notifier: Any, max_samples: int
 ) -> bool:
-    """Record a check outcome in ``mlops.check``, notify, and fail the task for errors."""
+    """Record a check outcome in ``mlops.check``, notify, and fail the task for errors.
+
+    A skipped outcome (nothing to judge, e.g. no reference run) is recorded with status
+    ``skipped``, ``passed: None`` and its reason as the message; it neither notifies nor fails.
+    """
     failing = outcome.failing
     samples: list[Any] = []
     if failing is not None and not outcome.passed:
@@ -43,12 +56,13 @@ def conclude(
             if hasattr(failing, "iloc")
             else json_safe(list(failing)[:max_samples])
         )
+    status = status_of(outcome, severity)
     record: dict[str, Any] = {
         "kind": "check",
         "name": operator.task_id,
         "severity": severity,
-        "passed": bool(outcome.passed),
-        "status": "ok" if outcome.passed else ("failed" if severity == "error" else "warning"),
+        "passed": None if outcome.skipped else bool(outcome.passed),
+        "status": status,
         "message": outcome.message or ("passed" if outcome.passed else "failed"),
         "failing_count": outcome.failing_count
         if outcome.failing_count is not None
@@ -56,10 +70,15 @@ def conclude(
         "failing_samples": samples,
         "details": json_safe(outcome.details),
     }
+    if outcome.skipped:
+        record["skipped"] = record["message"]
     if not outcome.passed:
         record |= notify(notifier, context, operator.log)
     context["ti"].xcom_push(key=CHECK_KEY, value=record)
-    if outcome.passed:
+    if status == "skipped":
+        operator.log.info("Check %s skipped: %s", operator.task_id, record["message"])
+        return True
+    if status == "ok":
         operator.log.info("Check %s passed: %s", operator.task_id, record["message"])
         return True
     if severity == "warning":

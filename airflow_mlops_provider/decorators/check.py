@@ -37,6 +37,10 @@ class MLCheckDecoratedOperator(MLDecoratedOperator):
         records the failure and lets the task succeed.
     :param notifier: an Airflow notifier (or a list of them), called when the check fails.
     :param max_failing_samples: how many failing rows to store with a failed table check.
+
+    The callable's return value (a whole boolean Series, a result holding failing rows) is not
+    written to the task log as Airflow's ``@task`` does; the log gets one line per check instead
+    (``show_return_value_in_logs=True`` brings Airflow's line back).
     """
 
     custom_operator_name = "@ml.check"
@@ -52,6 +56,7 @@ class MLCheckDecoratedOperator(MLDecoratedOperator):
         validate_severity(severity, kwargs.get("task_id"))
         if notifier is not None and not callable(notifier) and not isinstance(notifier, (list, tuple)):
             raise TypeError(f"Task {kwargs.get('task_id')!r}: notifier must be an Airflow notifier.")
+        kwargs.setdefault("show_return_value_in_logs", False)
         super().__init__(**kwargs)
         self.severity = severity
         self.notifier = notifier
@@ -79,9 +84,10 @@ class MLCheckDecoratedOperator(MLDecoratedOperator):
         if _is_bool_series(result):
             failing_mask = ~result.fillna(False).astype(bool)
             count = int(failing_mask.sum())
+            rows = len(result)
             return CheckResult(
                 passed=count == 0,
-                message=f"{count} of {len(result)} rows failed" if count else "",
+                message=f"{count} of {rows} rows failed" if count else f"all {rows} rows passed",
                 failing=self._failing_rows(failing_mask),
                 failing_count=count,
             )

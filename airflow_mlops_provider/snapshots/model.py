@@ -1,4 +1,4 @@
-"""The structure a DAG run was created with: tasks, task groups, mapping, edges and code hashes.
+"""The structure a DAG run was created with: tasks, task groups, mapping, edges, code and settings.
 
 Airflow redraws past runs with today's DAG, so a run's shape is lost once the file changes. A
 :class:`DagSnapshot` freezes it. It is built from what the scheduler has (the ``SerializedDAG`` and
@@ -8,36 +8,42 @@ the user's Python objects, because the recorder runs next to the scheduler.
 Code hashes:
 
 * TaskFlow tasks and other operators with a ``python_callable`` defined in the DAG file: the
-  function is found in the file's source by its qualified name (with ``ast``), and the hash is the
-  SHA-256 of its source from ``def`` to the end of its body. Decorators are excluded (their
-  arguments are configuration, and the decorator itself is the task's ``kind``) and the function's
-  own name is replaced by ``_``, so renaming a function without touching its body keeps its hash.
+  function is found in the file's source by its qualified name, with what it uses from the file
+  (module-level constants, imports, helper functions, transitively); see
+  :mod:`airflow_mlops_provider.snapshots.code`. The hash covers the function from ``def`` to the
+  end of its body (decorators excluded, its own name replaced by ``_``, so renaming a function
+  without touching its body keeps its hash) and the source of each dependency;
+  ``function_hash`` covers the function alone and ``dependencies`` hashes each dependency, so a
+  diff can say what changed. ``@ml.task``/``@ml.check``/``@ml.metric`` tasks also record their
+  decorator ``settings`` (severity, bounds, regression, notifier...).
 * Callables that are not in the DAG file (imported helpers, lambdas): the hash covers the
   callable's qualified name and the operator's template fields; code changes inside an imported
   module are not seen (``code_origin == "callable_name"``).
 * Classic operators: the SHA-256 of a canonical JSON of the operator's serialized template fields
   (``bash_command``, ``sql``...), so a changed command is a changed task.
 
+The DAG file's own SHA-256 is recorded in each run's pointer (``dag_file_sha256``, see
+:mod:`.store`), as a second signal for changes the code analysis does not follow.
+
 A snapshot's id is the SHA-256 of its canonical JSON: identical structures share one stored object.
+Version 1 snapshots (no dependencies, settings or function hashes) are still read and compared.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import hashlib
 import json
-import re
-import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.snapshots.code import SourceIndex, sha256_text
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Mapping
 
     from airflow.serialization.definitions.dag import SerializedDAG
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 #: How a task's code hash was computed (see the module docstring).
 CODE_FROM_SOURCE = "source"
@@ -48,10 +54,6 @@ CODE_FROM_TEMPLATE_FIELDS = "template_fields"
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace: the same content always gives the same bytes (and hash)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,14 @@ class TaskSnapshot:
     :param mapped: the task is expanded (``.expand()``), itself or through a mapped task group.
     :param code_hash: see the module docstring; ``code_origin`` says how it was computed.
     :param callable_name: qualified name of the Python callable (without module), if any.
-    :param source: the text the code hash is about (function source, or template fields as JSON).
+    :param source: the text the code hash is about (function source and its dependencies, or
+        template fields as JSON).
+    :param function_hash: hash of the function alone (``None`` unless the code came from source,
+        and in version 1 snapshots, whose ``code_hash`` is this hash).
+    :param dependencies: ``{name: SHA-256 of its source}`` of what the function uses from the DAG
+        file (``None`` in version 1 snapshots).
+    :param settings: ``{keyword: source text}`` of an ``@ml`` decorator's settings (``None`` when
+        unknown: version 1 snapshots, or a callable that is not in the DAG file).
     """
 
     task_id: str
@@ -77,6 +86,9 @@ class TaskSnapshot:
     code_origin: str
     callable_name: str | None = None
     source: str | None = None
+    function_hash: str | None = None
+    dependencies: dict[str, str] | None = field(default=None, hash=False)
+    settings: dict[str, str] | None = field(default=None, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -172,7 +184,7 @@ class DagSnapshot:
         :param source: the DAG file's source (``DagCode.source_code``) to find callables in.
         """
         encoded = _encoded_tasks(data)
-        index = _SourceIndex(source)
+        index = SourceIndex(source)
         tasks = []
         edges = []
         for op in dag.tasks:
@@ -269,7 +281,7 @@ def _stable(value: Any) -> Any:
     return f"<{type(value).__qualname__}>"
 
 
-def _task_snapshot(op: Any, enc: Mapping[str, Any] | None, index: _SourceIndex) -> TaskSnapshot:
+def _task_snapshot(op: Any, enc: Mapping[str, Any] | None, index: SourceIndex) -> TaskSnapshot:
     operator_class = str(getattr(op, "task_type", None) or type(op).__name__)
     kind = str(
         getattr(op, "operator_name", None) or getattr(op, "custom_operator_name", None) or operator_class
@@ -278,11 +290,15 @@ def _task_snapshot(op: Any, enc: Mapping[str, Any] | None, index: _SourceIndex) 
     group_id = getattr(group, "group_id", None) if group is not None else None
     callable_name = _callable_name(op, enc)
 
-    found = index.function(callable_name) if callable_name else None
+    is_ml = kind.startswith("@ml.")
+    found = index.task_code(callable_name, settings=is_ml) if callable_name else None
+    function_hash = dependencies = settings = None
     if found is not None:
-        text, normalized = found
-        code_hash, origin, source = sha256_text(normalized), CODE_FROM_SOURCE, text
+        code_hash, origin, source = found.code_hash, CODE_FROM_SOURCE, found.source
+        function_hash, dependencies = found.function_hash, found.dependencies
+        settings = found.settings if is_ml else {}
     else:
+        settings = None if is_ml else {}
         fields = _template_values(op, enc)
         if callable_name:
             payload = {"callable": callable_name, "template_fields": fields}
@@ -302,124 +318,7 @@ def _task_snapshot(op: Any, enc: Mapping[str, Any] | None, index: _SourceIndex) 
         code_origin=origin,
         callable_name=callable_name,
         source=source,
+        function_hash=function_hash,
+        dependencies=dependencies,
+        settings=settings,
     )
-
-
-_FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
-_DEF_HEAD = re.compile(r"(?:async\s+)?def\s+")
-_LINE_END = re.compile(r"\r\n|\r|\n")  # the line breaks ast counts (not form feeds)
-
-
-def _split_lines(source: str) -> list[str]:
-    lines, start = [], 0
-    for match in _LINE_END.finditer(source):
-        lines.append(source[start : match.end()])
-        start = match.end()
-    if start < len(source):
-        lines.append(source[start:])
-    return lines
-
-
-def _defs_in_scope(
-    body: Iterable[ast.stmt],
-) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
-    """Functions and classes bound in one scope, including inside ``with``/``if``/``for``/``try``."""
-    for node in body:
-        if isinstance(node, (*_FUNCTION_NODES, ast.ClassDef)):
-            yield node
-            continue
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                yield from _defs_in_scope([child])
-            elif isinstance(child, (ast.excepthandler, ast.match_case)):
-                yield from _defs_in_scope(child.body)
-
-
-class _SourceIndex:
-    """Finds functions in a DAG file by qualified name; parses the file once per snapshot."""
-
-    def __init__(self, source: str | None) -> None:
-        self.source = source
-        self._tree: ast.Module | None = None
-        self._parsed = False
-        self._cache: dict[str, tuple[str, str] | None] = {}
-        self._lines: list[str] | None = None
-        self._scopes: dict[int, dict[str, ast.AST]] = {}
-
-    @property
-    def tree(self) -> ast.Module | None:
-        if not self._parsed:
-            self._parsed = True
-            if self.source:
-                try:
-                    self._tree = ast.parse(self.source)
-                except (SyntaxError, ValueError):
-                    self._tree = None
-        return self._tree
-
-    def function(self, qualname: str) -> tuple[str, str] | None:
-        """``(source, normalized source)`` of the function, or ``None`` when it is not in the file.
-
-        The source runs from ``def`` to the end of the body (decorators excluded), dedented; the
-        normalized form, which is hashed, has the function's own name replaced by ``_``.
-        """
-        if qualname not in self._cache:
-            self._cache[qualname] = self._find(qualname)
-        return self._cache[qualname]
-
-    def _find(self, qualname: str) -> tuple[str, str] | None:
-        tree = self.tree
-        if tree is None or self.source is None:
-            return None
-        parts = [p for p in qualname.split(".") if p != "<locals>"]
-        if not parts or any(p.startswith("<") for p in parts):
-            return None  # lambdas, comprehensions
-        node: ast.AST = tree
-        for part in parts:
-            found = self._scope(node).get(part)
-            if found is None:
-                return None
-            node = found
-        if not isinstance(node, _FUNCTION_NODES):
-            return None
-        segment = self._segment(node)
-        if segment is None:
-            return None
-        segment = segment.replace("\r\n", "\n").replace("\r", "\n")
-        text = textwrap.dedent(segment).rstrip() + "\n"
-        normalized = text
-        head = _DEF_HEAD.match(text)
-        if head is not None and text.startswith(node.name, head.end()):
-            normalized = f"{text[: head.end()]}_{text[head.end() + len(node.name) :]}"
-        return text, normalized
-
-    def _scope(self, node: ast.AST) -> dict[str, ast.AST]:
-        """Names bound by ``def``/``class`` directly in ``node``'s scope (the first one wins)."""
-        key = id(node)
-        if key not in self._scopes:
-            names: dict[str, ast.AST] = {}
-            for child in _defs_in_scope(getattr(node, "body", [])):
-                names.setdefault(child.name, child)
-            self._scopes[key] = names
-        return self._scopes[key]
-
-    def _segment(self, node: ast.AST) -> str | None:
-        """Like ``ast.get_source_segment(padded=True)``, without re-splitting the file every call."""
-        end_lineno, end_col = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
-        if end_lineno is None or end_col is None or self.source is None:
-            return None
-        if self._lines is None:
-            self._lines = _split_lines(self.source)
-        lines = self._lines
-        first, last = node.lineno - 1, end_lineno - 1  # type: ignore[attr-defined]
-        if last >= len(lines):
-            return None
-        col = node.col_offset  # type: ignore[attr-defined]
-        # ast offsets count UTF-8 bytes.
-        if first == last:
-            return lines[first].encode()[col:end_col].decode()
-        prefix = lines[first].encode()[:col].decode()
-        padding = prefix if prefix.isspace() else " " * len(prefix)
-        head = lines[first].encode()[col:].decode()
-        tail = lines[last].encode()[:end_col].decode()
-        return padding + head + "".join(lines[first + 1 : last]) + tail

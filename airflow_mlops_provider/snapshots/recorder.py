@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import hookimpl
 from sqlalchemy import inspect as sa_inspect
 
-from airflow_mlops_provider.snapshots.model import DagSnapshot
+from airflow_mlops_provider.snapshots.model import DagSnapshot, sha256_text
 from airflow_mlops_provider.snapshots.store import SnapshotStore
 
 if TYPE_CHECKING:
@@ -162,6 +162,8 @@ def build_snapshot(
         row.load_op_links = False  # as the scheduler does: extra links are irrelevant here
         snapshot = DagSnapshot.from_serialized(row.dag, data=row.data, source=source)
         provenance["dag_version_id"] = str(row.dag_version_id)
+        if source is not None:
+            provenance["dag_file_sha256"] = sha256_text(source)
         if version is not None:
             provenance["dag_version_number"] = version.version_number
             if version.bundle_version:

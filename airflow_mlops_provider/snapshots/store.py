@@ -7,8 +7,9 @@ Layout under the artifact root::
 
 A run pointer holds ``snapshot_id``, ``dag_id``, ``run_id``, ``recorded_at`` (when the run was handed
 to the recorder) and ``logical_date``; the recorder adds provenance: ``dag_version_id``,
-``dag_version_number``, ``bundle_version`` and, when relevant, ``spooled`` / ``rebuilt_from_spool``
-/ ``dag_version_fallback``.
+``dag_version_number``, ``bundle_version``, ``dag_file_sha256`` (the SHA-256 of the DAG file's
+source the run was created with) and, when relevant, ``spooled`` / ``rebuilt_from_spool`` /
+``dag_version_fallback``.
 
 A DAG that does not change costs one snapshot object however many runs it has (the write is skipped
 when the object exists); each run costs one small pointer. Snapshot objects are the canonical JSON
@@ -126,14 +127,15 @@ class SnapshotStore:
         return self.get(dag_id, pointer["snapshot_id"])
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        """Pointers of every recorded run of the DAG, oldest first (by logical date, then record time)."""
+        """Pointers of every recorded run of the DAG, in the order they were handed to the recorder
+        (when each run started; runs without a logical date sort among the others)."""
         pointers = []
         for url in self._json_files(f"{self.dag_url(dag_id)}/runs"):
             try:
                 pointers.append(json.loads(self.artifacts.get_bytes(url)))
             except ArtifactNotFoundError:  # deleted while listing
                 continue
-        return sorted(pointers, key=lambda p: (p.get("logical_date") or "", p.get("recorded_at") or ""))
+        return sorted(pointers, key=lambda p: (p.get("recorded_at") or "", p.get("logical_date") or ""))
 
     def snapshot_ids(self, dag_id: str) -> list[str]:
         """Ids of the distinct structures stored for the DAG."""
@@ -145,11 +147,19 @@ class SnapshotStore:
         )
 
     def diff_runs(self, dag_id: str, old_run_id: str, new_run_id: str) -> SnapshotDiff | None:
-        """Structural diff between two recorded runs, ``None`` if either was not recorded."""
-        old, new = self.snapshot_for_run(dag_id, old_run_id), self.snapshot_for_run(dag_id, new_run_id)
-        if old is None or new is None:
+        """Structural diff between two recorded runs, ``None`` if either was not recorded.
+
+        The runs' DAG file hashes (when recorded) tell whether the file changed besides the structure.
+        """
+        old_pointer, new_pointer = self.pointer(dag_id, old_run_id), self.pointer(dag_id, new_run_id)
+        if old_pointer is None or new_pointer is None:
             return None
-        return diff_snapshots(old, new)
+        return diff_snapshots(
+            self.get(dag_id, old_pointer["snapshot_id"]),
+            self.get(dag_id, new_pointer["snapshot_id"]),
+            old_file_hash=old_pointer.get("dag_file_sha256"),
+            new_file_hash=new_pointer.get("dag_file_sha256"),
+        )
 
     def _json_files(self, url: str) -> list[str]:
         # Local writes go through ``<name>.tmp-xxxx`` files; only finished ``.json`` objects count.
