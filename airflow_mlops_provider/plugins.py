@@ -1,8 +1,8 @@
 """Airflow plugin registered through the ``airflow.plugins`` entry point.
 
 It holds the provider's listeners: the task-process one (try numbers, lineage) and the
-scheduler-side ones that record each DAG run's structure and the runs that happened before it. The UI views attach here too: the
-FastAPI app (mounted by the API server at ``/mlops``), its nav entry and DAG / run / task-instance
+scheduler-side ones that record each DAG run's structure and the runs that happened before it.
+The UI views attach here too: the FastAPI app (mounted by the API server at ``/mlops``), its nav entry and DAG / run / task-instance
 tabs (``external_views``), and the Flask-AppBuilder view for deployments running the FAB provider.
 """
 

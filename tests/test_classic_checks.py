@@ -45,4 +45,4 @@ def test_metric_check_operator_fails_below_bound() -> None:
     assert result.task_states[("accuracy_gate", -1)] == "failed"
     assert result.task_states[("publish", -1)] == "upstream_failed"
     record = result.row("accuracy_gate", key=CHECK_KEY)
-    assert record["message"] == "accuracy=0.6 is below 0.8"
+    assert record["message"] == "accuracy=0.6 is below the lower bound 0.8"

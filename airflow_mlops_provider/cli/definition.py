@@ -140,8 +140,8 @@ def get_mlops_cli_commands() -> list[CLICommand]:
             func=lazy_load_command("airflow_mlops_provider.cli.diff.diff"),
             args=(
                 Arg(("dag_id",), help="The DAG id"),
-                Arg(("run_a",), help="The earlier run id"),
-                Arg(("run_b",), help="The later run id"),
+                Arg(("run_a",), help="The earlier run: a run id, 'previous' or 'latest'"),
+                Arg(("run_b",), help="The later run: a run id, 'previous' or 'latest'"),
                 output,
             ),
         ),
