@@ -99,6 +99,19 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "True",
                         "default": "False",
                     },
+                    "killed_task_notifier": {
+                        "description": "Import path of an Airflow notifier called when a task's process "
+                        "died without Airflow's own failure handling (killed by a signal such as the OOM "
+                        "killer's SIGKILL, exited abnormally, or lost its heartbeat) and that failure "
+                        "failed the DAG run. A notifier instance (any BaseNotifier, a callable taking the "
+                        "context, or a list) is used as it is; a notifier class is instantiated without "
+                        "arguments. Called by the scheduler (and airflow dags test), which must be able "
+                        "to import it. Empty: no pages.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "my_company.alerts.oom_pager",
+                        "default": "",
+                    },
                 },
             }
         },

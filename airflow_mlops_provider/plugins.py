@@ -1,9 +1,11 @@
 """Airflow plugin registered through the ``airflow.plugins`` entry point.
 
 It holds the provider's listeners: the task-process one (try numbers, lineage) and the
-scheduler-side ones that record each DAG run's structure and the runs that happened before it.
-The UI views attach here too: the FastAPI app (mounted by the API server at ``/mlops``), its nav entry and DAG / run / task-instance
-tabs (``external_views``), and the Flask-AppBuilder view for deployments running the FAB provider.
+scheduler-side ones that record each DAG run's structure and the runs that happened before it, and
+page ``[mlops] killed_task_notifier`` when a killed task fails its run.
+The UI views attach here too: the FastAPI app (mounted by the API server at ``/mlops``), its
+Plugins entry and DAG / run / task-instance tabs (``external_views``), and the Flask-AppBuilder view
+where the FAB provider is installed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from airflow.providers.common.compat.sdk import AirflowPlugin
 
 from airflow_mlops_provider._compat import fab_provider_available
 from airflow_mlops_provider.catalog.history import history_listener
+from airflow_mlops_provider.kill_listener import killed_task_listener
 from airflow_mlops_provider.listeners import task_runtime
 from airflow_mlops_provider.snapshots.recorder import snapshot_listener
 from airflow_mlops_provider.ui import URL_PREFIX
@@ -68,7 +71,7 @@ class MLOpsPlugin(AirflowPlugin):
     """Entry point for the provider's listeners and views."""
 
     name = "mlops"
-    listeners = [task_runtime, snapshot_listener, history_listener]
+    listeners = [task_runtime, snapshot_listener, history_listener, killed_task_listener]
     fastapi_apps = [{"app": ui_app, "url_prefix": URL_PREFIX, "name": "ML view"}]
     external_views = [
         {"name": "ML", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "mlops"},

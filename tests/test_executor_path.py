@@ -68,7 +68,7 @@ def test_failed_task_traceback_is_read_from_its_log(api_server) -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    from airflow_mlops_provider.ui.service import task_traceback
+    from airflow_mlops_provider.catalog.task_logs import task_traceback
 
     with create_session() as session:
         run = session.query(DagRun).filter_by(dag_id="mlops_bad_results").order_by(DagRun.id.desc()).first()

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from airflow_mlops_provider import catalog
 from airflow_mlops_provider.artifacts.codec import TAG
 from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
+from airflow_mlops_provider.catalog import task_logs
 from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
 from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
 from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
@@ -325,10 +326,30 @@ def airflow_log_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> s
 
 
 def overview(dag_ids: set[str] | None) -> dict[str, Any]:
-    """DAGs (among ``dag_ids``, the user's readable DAGs) with artifacts or ML records."""
+    """DAGs (among ``dag_ids``, the user's readable DAGs) with artifacts or ML records, and the
+    problems of each one's latest run: failed tasks (with why they ended), failed or warning checks
+    and metrics."""
     ids = catalog.records.mlops_dag_ids(dag_ids)
     latest = catalog.runs.latest_runs(ids)
     problems = catalog.records.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
+    for dag_id, run in latest.items():
+        if run["state"] != "failed":
+            continue
+        tis = catalog.records.task_instances(dag_id, run["run_id"])
+        rows = [r for r in catalog.records.run_xcoms(dag_id, run["run_id"]) if r["key"] == TASK_KEY]
+        for failed in failed_tasks(dag_id, run["run_id"], tis, rows)[:MAX_EXITS_PER_RUN]:
+            problems.append(
+                {
+                    "dag_id": dag_id,
+                    "run_id": run["run_id"],
+                    "task_id": failed["task_id"],
+                    "map_index": failed["map_index"],
+                    "kind": "task",
+                    "status": "failed",
+                    "message": failed["text"] or f"task {failed['state'].replace('_', ' ')}",
+                }
+            )
+    problems.sort(key=lambda p: (p["dag_id"], p["kind"] != "task", p["task_id"], p["map_index"]))
     by_dag: dict[str, list[dict[str, Any]]] = {}
     for p in problems:
         by_dag.setdefault(p["dag_id"], []).append(p)
@@ -478,6 +499,7 @@ def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
     return {
         "dag_id": dag_id,
         "run": run,
+        "failed_tasks": failed_tasks(dag_id, run_id, tis, rows),
         "previous": previous,
         "graph": run_graph(dag_id, run_id, tis, _warned(records), snapshot),
         "snapshot_id": snapshot.id if snapshot is not None else None,
@@ -528,9 +550,9 @@ def task_page(
         h for h in catalog.records.task_history(dag_id, task_id, 200) if h.get("map_index") == map_index
     ]
     history.reverse()  # oldest first for the chart
-    trace = None
-    if traceback and ti["state"] in ("failed", "up_for_retry"):
-        trace = task_traceback(dag_id, run_id, task_id, map_index, ti["try_number"])
+    ended = None
+    if traceback and ti["state"] in ("failed", "up_for_retry", "running"):
+        ended = task_logs.read_task_exit(dag_id, run_id, task_id, map_index, ti["try_number"])
     inputs = []
     for record in records["tasks"]:
         inputs += record.get("inputs") or []
@@ -552,89 +574,53 @@ def task_page(
             "memory": [h.get("peak_rss_mb") for h in history],
         },
         "history": list(reversed(history))[:30],
-        "traceback": trace,
+        "traceback": ended.traceback if ended else None,
+        "exit": exit_summary(ended, records["tasks"]) if ended is not None else None,
         "log_url": airflow_log_url(dag_id, run_id, task_id, map_index),
     }
 
 
 # -- failures ----------------------------------------------------------------------------------------
 
-
-def format_error_detail(details: list[dict[str, Any]]) -> str:
-    """Airflow 3's structured ``error_detail`` log field as a Python-style traceback."""
-    lines = []
-    for exc in details:
-        if not isinstance(exc, dict):
-            continue
-        lines.append("Traceback (most recent call last):")
-        for frame in exc.get("frames") or []:
-            lines.append(
-                f'  File "{frame.get("filename")}", line {frame.get("lineno")}, in {frame.get("name")}'
-            )
-        lines.append(f"{exc.get('exc_type')}: {exc.get('exc_value')}")
-    return "\n".join(lines)
+#: Failed task instances whose logs a run page reads to say why they ended (the rest: state only).
+MAX_EXITS_PER_RUN = 20
 
 
-def extract_traceback(messages: list[dict[str, Any]]) -> str | None:
-    """The last traceback in a task log (structured ``error_detail`` or a plain-text traceback)."""
-    found = None
-    collecting: list[str] | None = None
-    for message in messages:
-        if isinstance(message.get("error_detail"), list):
-            found = format_error_detail(message["error_detail"]) or found
-        event = str(message.get("event") or "")
-        if "Traceback (most recent call last)" in event:
-            collecting = [event[event.index("Traceback") :]]
-            if "\n" in collecting[0]:  # the whole traceback in one message
-                found, collecting = collecting[0], None
-            continue
-        if collecting is not None:
-            collecting.append(event)
-            if event and not event.startswith((" ", "\t")):
-                found, collecting = "\n".join(collecting), None
-    if collecting:
-        found = "\n".join(collecting)
-    return found
+def exit_summary(ended: task_logs.TaskExit, task_records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How a try ended, for people: "killed by SIGKILL (likely out of memory), peak RSS 812 MiB".
 
-
-def task_traceback(dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str | None:
-    """The last traceback in the task's log, read through Airflow's own log reader.
-
-    Returns ``None`` when the log has none or cannot be read (remote handler down, no log file,
-    e.g. for ``dag.test()`` runs that log to the console); the page then shows the state only.
+    The peak comes from the ``mlops.task`` record the task kept up to date while it ran, so a
+    killed ``@ml.task`` still has its last sample.
     """
-    try:
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.log.log_reader import TaskLogReader
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-        from sqlalchemy.orm import joinedload
-
-        reader = TaskLogReader()
-        if not reader.supports_read:
-            return None
-        with create_session() as session:
-            ti = session.scalar(
-                select(TaskInstance)
-                .where(
-                    TaskInstance.dag_id == dag_id,
-                    TaskInstance.run_id == run_id,
-                    TaskInstance.task_id == task_id,
-                    TaskInstance.map_index == map_index,
-                )
-                .options(joinedload(TaskInstance.dag_run))
-            )
-            if ti is None:
-                return None
-            logs, _ = reader.read_log_chunks(ti, try_number, {"download_logs": True})
-            messages = []
-            for i, message in enumerate(logs):
-                if i >= 50_000:
-                    break
-                dump = message.model_dump() if hasattr(message, "model_dump") else {"event": str(message)}
-                messages.append(dump)
-        trace = extract_traceback(messages)
-        return trace[-20_000:] if trace else None
-    except Exception:
-        log.debug("Could not read the log of %s/%s/%s[%s]", dag_id, run_id, task_id, map_index, exc_info=True)
+    if ended.reason is None:
         return None
+    peak = next((r.get("peak_rss_mb") for r in task_records if r.get("peak_rss_mb") is not None), None)
+    text = ended.reason + (f", peak RSS {peak:,.0f} MiB" if peak is not None else "")
+    return {**ended.as_dict(), "peak_rss_mb": peak, "text": text}
+
+
+def failed_tasks(
+    dag_id: str, run_id: str, tis: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> list[dict]:
+    """Failed task instances of a run with why they ended (read from their logs, up to a bound)."""
+    failed = [ti for ti in tis if ti["state"] in ("failed", "up_for_retry")]
+    out = []
+    for i, ti in enumerate(failed):
+        where = (ti["task_id"], ti["map_index"])
+        entry = {"task_id": ti["task_id"], "map_index": ti["map_index"], "state": ti["state"], "text": None}
+        if i < MAX_EXITS_PER_RUN:
+            ended = task_logs.read_task_exit(dag_id, run_id, *where, ti["try_number"])
+            own = [
+                r["value"]
+                for r in rows
+                if r["key"] == TASK_KEY
+                and (r["task_id"], r["map_index"]) == where
+                and isinstance(r["value"], dict)
+            ]
+            summary = exit_summary(ended, own)
+            if summary is not None:
+                entry.update(text=summary["text"], died=summary["died"])
+            elif ended.traceback:
+                entry["text"] = ended.traceback.strip().splitlines()[-1]
+        out.append(entry)
+    return out
