@@ -17,11 +17,13 @@ import sys
 import time
 import traceback
 import types
+import urllib.parse
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cluster import AirflowCluster, require_postgres
+from browser import chromium_page, login, open_ml_tab, require_browser, screenshot_on_failure
+from cluster import PASSWORD, USER, AirflowCluster, require_postgres
 from conftest import TESTS_DIR
 
 from airflow_mlops_provider.catalog.task_logs import (
@@ -386,3 +388,40 @@ def test_airflow_dags_test_records_explains_and_pages_a_killed_task(killing_clus
     sent = _pages(pages, run_id)  # written before the command exited
     assert len(sent) == 1 and sent[0]["pid"] != cluster.procs["scheduler"].pid
     assert sent[0]["text"] == "hog: killed by SIGKILL (likely out of memory)"
+
+
+@pytest.mark.slow
+def test_the_ml_view_says_why_the_task_died(killing_cluster) -> None:
+    """The task, run and overview pages (their JSON, and the task's tab in Airflow's UI in Chromium)
+    say "killed by SIGKILL (likely out of memory), peak RSS N MiB"."""
+    cluster, _ = killing_cluster
+    run_id = cluster.runs(DAG_ID)[-1]["dag_run_id"]
+    run = urllib.parse.quote(run_id, safe="")
+
+    def page(path: str) -> dict[str, Any]:
+        response = cluster.http("GET", f"/mlops/api{path}")
+        assert response.status_code == 200, response.text[:2000]
+        return response.json()
+
+    task = page(f"/dags/{DAG_ID}/runs/{run}/tasks/hog")
+    said = task["exit"]["text"]
+    assert said.startswith("killed by SIGKILL (likely out of memory), peak RSS ") and said.endswith(" MiB")
+    assert float(said.split("peak RSS ")[1].split()[0].replace(",", "")) > ALLOCATE_MB
+    (failed,) = page(f"/dags/{DAG_ID}/runs/{run}")["failed_tasks"]
+    assert (failed["task_id"], failed["text"]) == ("hog", said)
+    problems = [p for p in page("/overview")["problems"] if p["dag_id"] == DAG_ID]
+    assert {"kind": "task", "task_id": "hog", "message": said}.items() <= problems[0].items()
+
+    require_browser()
+    from playwright.sync_api import expect
+
+    with chromium_page(cluster.url) as browser_page, screenshot_on_failure(browser_page, "killed-task"):
+        login(browser_page, cluster.url, USER, PASSWORD)
+        browser_page.get_by_role("link", name="Dags", exact=True).first.click()
+        browser_page.get_by_role("link", name=DAG_ID, exact=True).first.click()
+        browser_page.get_by_role("link", name="Runs", exact=True).first.click()
+        browser_page.get_by_role("link", name=run_id, exact=True).first.click()
+        hog = browser_page.get_by_role("link", name="hog", exact=True)
+        hog.and_(browser_page.locator('a[href*="/runs/"]')).first.click()
+        frame = open_ml_tab(browser_page, "mlops_task")
+        expect(frame.locator("#task-exit")).to_contain_text(said)
