@@ -74,7 +74,7 @@ def metric_values_before(
     if not windows:
         return {}
     history: dict[str, list[float]] = {name: [] for name in windows}
-    for previous in previous_successful_runs(ti, task_id, max(windows.values())):
+    for previous in previous_successful_runs(ti, task_id, max(windows.values()), map_index):
         record = pull(ti, task_id, METRICS_KEY, previous.run_id, map_index)
         for entry in (record or {}).get("metrics", []):
             if entry.get("name") in history and entry.get("value") is not None:
