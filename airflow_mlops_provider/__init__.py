@@ -5,10 +5,13 @@ The public API is deliberately small; everything not re-exported here is interna
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from airflow_mlops_provider.artifacts.refs import ArtifactRef, Columns
-from airflow_mlops_provider.artifacts.serializers import Serializer, register_serializer
+from airflow_mlops_provider.artifacts.serializers import (
+    Serializer,
+    SerializerDeclined,
+    TableSerializer,
+    register_serializer,
+)
 from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactIntegrityError,
@@ -18,6 +21,7 @@ from airflow_mlops_provider.exceptions import (
     PickleNotAllowedError,
     UnsupportedTypeError,
 )
+from airflow_mlops_provider.version import __version__
 
 
 def __getattr__(name: str) -> object:
@@ -39,6 +43,8 @@ __all__ = [
     "Columns",
     "PickleNotAllowedError",
     "Serializer",
+    "SerializerDeclined",
+    "TableSerializer",
     "UnsupportedTypeError",
     "__version__",
     "ml",

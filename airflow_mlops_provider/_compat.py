@@ -7,6 +7,14 @@ from functools import cache
 from typing import Any
 
 
+def python_decorated_operator() -> type[Any]:
+    """The operator class behind Airflow's ``@task`` (private in the standard provider), which
+    ``@ml.task`` extends so every ``@task`` argument keeps working."""
+    from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
+
+    return _PythonDecoratedOperator
+
+
 @cache
 def fab_provider_available() -> bool:
     """Whether ``apache-airflow-providers-fab`` can be imported (without importing it)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops_provider import _compat
 from airflow_mlops_provider.catalog import history
-from airflow_mlops_provider.records import METRICS_KEY
+from airflow_mlops_provider.records import METRICS_KEY, MetricRecord
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -75,10 +75,10 @@ def metric_values_before(
         return {}
     history: dict[str, list[float]] = {name: [] for name in windows}
     for previous in previous_successful_runs(ti, task_id, max(windows.values()), map_index):
-        record = pull(ti, task_id, METRICS_KEY, previous.run_id, map_index)
-        for entry in (record or {}).get("metrics", []):
-            if entry.get("name") in history and entry.get("value") is not None:
-                history[entry["name"]].append(float(entry["value"]))
+        record = MetricRecord.from_row(pull(ti, task_id, METRICS_KEY, previous.run_id, map_index))
+        for entry in record.metrics:
+            if entry.name in history and entry.value is not None:
+                history[entry.name].append(float(entry.value))
     return {name: values[: windows[name]] for name, values in history.items()}
 
 

@@ -35,7 +35,7 @@ def main(dag_id: str) -> int:
             elif isinstance(value, dict) and value.get("__mlops__") == "artifact":
                 shown = f"{value['summary']}\n      {value['uri']}"
             elif any(True for _ in codec.iter_references(value)):
-                parts = [ref["summary"] for ref in codec.iter_references(value)]
+                parts = [ref["summary"] for _, ref in codec.iter_references(value)]
                 shown = f"inline container of {len(parts)} artifact(s): " + "; ".join(parts)
             else:
                 shown = f"inline: {value!r:.100}"

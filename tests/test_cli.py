@@ -72,9 +72,11 @@ def folder(uri: str) -> str:
 def exists(uri: str) -> bool:
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
-    store = ArtifactManager().store
-    store.fs.invalidate_cache()  # objects are deleted by other processes
-    return store.exists(uri)
+    try:
+        ArtifactManager().store.info(uri)  # asked afresh: objects are deleted by other processes
+    except ArtifactNotFoundError:
+        return False
+    return True
 
 
 # -- list / show / get / lineage -------------------------------------------------------------------
@@ -102,7 +104,7 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert items[("shards", "return_value", "[1]")]["format"] == "parquet"
     assert not any(key.startswith("mlops.") for _, key, _ in items)
 
-    # show URI: a table's manifest, schema and first rows.
+    # show URI: a table's manifest, then the preview the ML view shows: schema, statistics, first rows.
     proc = airflow("mlops", "artifacts", "show", uri["features"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
@@ -110,11 +112,15 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert "Producer:   dag 'mlops_cli_pipeline'" in out and "task 'features'" in out
     assert f"Execution:  @ml.task, code sha256 {code_hash['features']}" in out
     assert f"Inputs:     {uri['extract']} (task 'extract')" in out
-    assert "Preview (table): 120 rows x 6 columns, 1 row group(s)" in out
-    assert "spend_per_year  double" in out and "first 20 rows (first row group):" in out
-    head = out.split("first 20 rows (first row group):\n", 1)[1].splitlines()
+    assert "Preview (table): 120 rows x 6 columns" in out
+    listed = out.split("  columns:\n", 1)[1].splitlines()[2:8]
+    columns = {line.split()[0]: line.split()[1:] for line in listed}
+    assert columns["spend_per_year"][:2] == ["float64", "0"]  # dtype and nulls
+    assert columns["customer_id"][2:6] == ["min", "0;", "max", "119;"]  # statistics over all rows
+    assert columns["segment"][:3] == ["category", "0", "top"]
+    head = out.split("first 20 of 120 rows:\n", 1)[1].splitlines()
     assert head[0].split() == ["customer_id", "age", "spend", "segment", "spend_per_year", "churned"]
-    assert [line.split()[0] for line in head[2:22]] == [str(i) for i in range(20)] and len(head) == 22
+    assert [line.split()[1] for line in head[2:22]] == [str(i) for i in range(20)] and len(head) == 22
 
     # get DAG_ID RUN_ID TASK_ID: the verified data object.
     dest = tmp_path / "extract.parquet"
@@ -165,7 +171,7 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
         trap.setenv("AIRFLOW__MLOPS__ALLOW_PICKLE", "False")
         code, out, err = cli(capsys, "mlops", "artifacts", "show", DAG, "latest", "train")
     assert code == 0, err
-    assert "Preview (pickled object; never unpickled, from the manifest):" in out
+    assert "Preview (object; recorded when it was written, never unpickled):" in out
     assert "  class:  sklearn.linear_model._logistic.LogisticRegression" in out
     assert "  repr:   LogisticRegression(C=0.5, max_iter=200)" in out
     assert "C=0.5" in out.split("  params: ", 1)[1] and "max_iter=200" in out
@@ -190,7 +196,8 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     shown = json.loads(out)
     assert shown["manifest"]["uri"] == uri["features"] and shown["manifest"]["execution"]["source"]
     assert shown["preview"]["kind"] == "table" and shown["preview"]["rows"] == 120
-    assert len(shown["preview"]["head"]) == 20 and shown["preview"]["head_columns"][-1] == "churned"
+    assert len(shown["preview"]["head"]) == 50 and shown["preview"]["schema"][-1]["name"] == "churned"
+    assert shown["preview"]["stats"]["customer_id"]["max"] == 119
 
     code, out, _ = cli(capsys, "mlops", "lineage", DAG, run, "train", "--output", "json")
     lineage = json.loads(out)
@@ -218,30 +225,40 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     )
     assert code == 4 and "does not match the hash recorded" in err and "Nothing was saved" in err
     assert set(tmp_path.iterdir()) == before
+    # show prints the preview computed when the object was written, once it finds the object with
+    # the recorded size: a truncated one is refused.
+    ArtifactManager().store.put_bytes(uri["extract"], b"PAR1")
     code, _, err = cli(capsys, "mlops", "artifacts", "show", DAG, run, "extract")
-    assert code == 4 and "cannot be read as parquet" in err
+    assert code == 4 and "does not match the size recorded" in err and "is 4 bytes in the store" in err
 
 
-def test_table_preview_is_bounded(store: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """At most 50 columns and 20 rows, from the first row group of a multi-row-group table."""
+def test_show_reads_a_bounded_preview_back_when_none_was_stored(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A streamed table has no stored preview (write consumed it): its serializer reads the footer and
+    the first rows back, at most 100 columns and 50 rows, and claims no statistics over rows unread."""
     import pyarrow as pa
 
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
-    from airflow_mlops_provider.artifacts.manifest import Producer
+    from airflow_mlops_provider.artifacts.manifest import Producer, Reference
 
     batches = [
-        pa.record_batch({f"c{i}": list(range(n, n + 1000)) for i in range(60)}) for n in (0, 1000, 2000)
+        pa.record_batch({f"c{i}": list(range(n, n + 1000)) for i in range(120)}) for n in (0, 1000, 2000)
     ]
     stream = pa.RecordBatchReader.from_batches(batches[0].schema, batches)  # one row group per batch
-    row = ArtifactManager().dump(stream, Producer("adhoc", "run", "wide", -1, "return_value", 1))
+    manager = ArtifactManager()
+    row = manager.dump(stream, Producer("adhoc", "run", "wide", -1, "return_value", 1))
+    assert not manager.store.exists(Reference.from_row(row).preview_uri)
     code, out, err = cli(capsys, "mlops", "artifacts", "show", row["uri"], "--output", "json")
     assert code == 0, err
     preview = json.loads(out)["preview"]
-    assert preview["rows"] == 3000 and preview["columns"] == 60 and preview["row_groups"] > 1
-    assert len(preview["schema"]) == 50 and preview["head_columns"] == [f"c{i}" for i in range(50)]
-    assert [r["c0"] for r in preview["head"]] == [str(i) for i in range(20)]
+    assert preview["kind"] == "table" and preview["rows"] == 3000 and preview["columns"] == 120
+    assert preview["row_groups"] == 3 and preview["stats"] == {} and preview["truncated_columns"]
+    assert preview["schema"] == [{"name": f"c{i}", "dtype": "int64"} for i in range(100)]
+    assert [r[1] for r in preview["head"]] == list(range(50))  # after the (unnamed) index cell
     code, out, _ = cli(capsys, "mlops", "artifacts", "show", row["uri"])
-    assert "... 10 more columns" in out and "first 20 rows (first row group):" in out
+    assert "Preview (table): 3,000 rows x 120 columns, 3 row group(s)" in out
+    assert "... 20 more columns" in out and "first 20 of 3,000 rows:" in out
 
 
 # -- gc ------------------------------------------------------------------------------------------------
@@ -369,7 +386,7 @@ def test_gc(store: str, capsys: pytest.CaptureFixture[str], monkeypatch) -> None
 def _refs(result: Any) -> list[dict[str, Any]]:
     from airflow_mlops_provider.artifacts import codec
 
-    return [ref for row in result.xcom_rows.values() for ref in codec.iter_references(row)]
+    return [ref for row in result.xcom_rows.values() for _, ref in codec.iter_references(row)]
 
 
 def _folders(result: Any) -> set[str]:
@@ -410,7 +427,7 @@ def test_cli_errors(store: str, capsys: pytest.CaptureFixture[str], monkeypatch,
     code, _, err = cli(capsys, "mlops", "artifacts", "list", "no_such_dag")
     assert code == 1 and "DAG 'no_such_dag' is not in Airflow's metadata DB" in err
     code, _, err = cli(capsys, "mlops", "artifacts", "show", features)
-    assert code == 1 and "missing from the store (its manifest is still there)" in err
+    assert code == 1 and f"The artifact {features}" in err and "is missing from the store" in err
     code, _, err = cli(capsys, "mlops", "lineage", DAG, run, "summary")
     assert code == 1 and "stored inline in the XCom row" in err
     code, _, err = cli(capsys, "mlops", "artifacts", "show", DAG, run)

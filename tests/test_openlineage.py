@@ -58,7 +58,7 @@ def test_task_events_carry_artifact_inputs_and_outputs(store: str, tmp_path: Pat
     rows = {task_id: value for (task_id, _, key), value in run.xcom_rows.items() if key == "return_value"}
 
     def written(task_id: str) -> set[tuple[str, str]]:
-        return {_dataset(ref["uri"]) for ref in codec.iter_references(rows[task_id])}
+        return {_dataset(ref["uri"]) for _, ref in codec.iter_references(rows[task_id])}
 
     events = _complete_events(events_file)
     assert {"extract", "features", "train", "chart", "summary"} <= events.keys()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -84,7 +85,7 @@ def test_error_check_fails_without_retry_and_blocks_downstream(notifications) ->
     assert record["failing_samples"][0] == {"customer_id": 100, "age": 20.0, "score": 1.5}
 
 
-def test_metric_history_bounds_and_regression_across_runs(notifications) -> None:
+def test_metric_history_bounds_and_regression_across_runs(notifications, capsys) -> None:
     from airflow_mlops_provider.catalog.records import metric_history
 
     for accuracy in (0.90, 0.92, 0.91):
@@ -110,6 +111,14 @@ def test_metric_history_bounds_and_regression_across_runs(notifications) -> None
     history = metric_history("mlops_quality_gates", "model_quality", "accuracy", limit=5)
     assert [h["value"] for h in history] == [0.4, 0.70, 0.91, 0.92, 0.90]
     assert [h["status"] for h in history][:2] == ["warning", "warning"]
+
+    # ``airflow mlops metrics`` says why, in the words the ML view uses: bounds and regression alike.
+    from airflow_mlops_provider.cli.records_command import metrics
+
+    args = {"dag_id": "mlops_quality_gates", "task_id": "model_quality", "name": "accuracy", "limit": 2}
+    metrics(argparse.Namespace(**args, output="table"))
+    table = capsys.readouterr().out
+    assert "accuracy=0.4 is below the lower bound 0.5" in table and "accuracy=0.7 regressed from" in table
 
 
 def test_mapped_checks_record_each_map_index() -> None:

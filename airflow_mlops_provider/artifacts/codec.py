@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 TAG = "__mlops__"
@@ -75,22 +75,29 @@ def decode(data: JsonValue, leaf: Callable[[dict[str, Any]], Any]) -> Any:
     raise ValueError(f"Unknown {TAG} tag {tag!r}: written by a newer airflow-mlops-provider?")
 
 
-def is_reference(data: Any) -> bool:
-    return isinstance(data, dict) and data.get(TAG) == "artifact"
+def iter_references(data: JsonValue, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(path, reference_row)`` for every artifact reference inside an encoded value.
 
-
-def iter_references(data: JsonValue):
-    """Yield every artifact reference inside an encoded value."""
+    ``path`` is what to index the decoded value with to reach the artifact (``""`` for the value
+    itself, ``[0]``, ``['model']``, ``['models'][1]``): tuples and lists by position, dicts by key.
+    Sets have no positions; their items are numbered in the stored (sorted) order.
+    """
     if isinstance(data, list):
-        for item in data:
-            yield from iter_references(item)
-    elif isinstance(data, dict):
-        if data.get(TAG) == "artifact":
-            yield data
-            return
-        children = data["items"] if data.get(TAG) in ("dict", "tuple", "set", "frozenset") else data
-        for item in children.values() if isinstance(children, dict) else children:
-            yield from iter_references(item)
+        for index, item in enumerate(data):
+            yield from iter_references(item, f"{path}[{index}]")
+        return
+    if not isinstance(data, dict):
+        return
+    tag = data.get(TAG)
+    if tag == "artifact":
+        yield path, data
+    elif tag == "dict" or tag is None:
+        items = data["items"] if tag == "dict" else data
+        for key, item in items.items():
+            yield from iter_references(item, f"{path}[{key!r}]")
+    elif tag in ("tuple", "set", "frozenset"):
+        for index, item in enumerate(data["items"]):
+            yield from iter_references(item, f"{path}[{index}]")
 
 
 class _Encoder:

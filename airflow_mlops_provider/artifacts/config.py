@@ -26,6 +26,8 @@ class ArtifactSettings:
     :param signing_key: HMAC key for pickle artifacts; ``None`` means pickles are not signed.
     :param parquet_compression: Parquet codec for tables.
     :param deduplicate: store identical bytes once, content-addressed under ``<root>/_cas/``.
+    :param retention_days: age in days past which ``airflow mlops gc`` reports artifacts that XCom
+        rows still refer to (0: off; it never deletes them on this setting alone).
     """
 
     artifact_root: str
@@ -35,6 +37,7 @@ class ArtifactSettings:
     signing_key: bytes | None = None
     parquet_compression: str = "zstd"
     deduplicate: bool = False
+    retention_days: int = 0
 
     @classmethod
     def from_airflow_config(cls) -> ArtifactSettings:
@@ -52,4 +55,5 @@ class ArtifactSettings:
             signing_key=key.encode() if key else None,
             parquet_compression=(conf.get(SECTION, "parquet_compression", fallback="zstd") or "none"),
             deduplicate=conf.getboolean(SECTION, "deduplicate", fallback=False),
+            retention_days=conf.getint(SECTION, "retention_days", fallback=0),
         )

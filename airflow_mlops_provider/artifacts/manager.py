@@ -17,11 +17,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_mlops_provider.artifacts import codec, lineage
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
+from airflow_mlops_provider.artifacts.refs import ArtifactRef
 from airflow_mlops_provider.artifacts.serializers import (
     SIDECARS,
     Serializer,
@@ -39,6 +40,7 @@ from airflow_mlops_provider.exceptions import (
     PickleNotAllowedError,
     UnsupportedTypeError,
 )
+from airflow_mlops_provider.version import __version__
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.serializers import SerializerRegistry
@@ -109,8 +111,6 @@ class ArtifactManager:
 
     def load_lazy(self, row: Any) -> Any:
         """Like :meth:`load`, but every stored artifact becomes an :class:`ArtifactRef`."""
-        from airflow_mlops_provider.artifacts.refs import ArtifactRef
-
         if not any(True for _ in codec.iter_references(row)):
             return ArtifactRef.from_value(self.load(row))
 
@@ -126,7 +126,7 @@ class ArtifactManager:
 
     def load_reference(self, reference: Reference) -> Any:
         lineage.record_read(reference)
-        serializer = self.registry.by_name(reference.serializer)
+        serializer = self.serializer(reference)
         if serializer.uses_pickle:
             self.check_pickle_allowed(reference)
             value = serializer.read(memoryview(self.fetch(reference)), reference, self.settings)
@@ -135,6 +135,17 @@ class ArtifactManager:
         if getattr(serializer, "returns_encoded", False):
             value = codec.decode(value, self._load_row)
         return value
+
+    def serializer(self, reference: Reference) -> Serializer:
+        """The serializer that wrote the artifact (:class:`LookupError` if not installed here)."""
+        return self.registry.by_name(reference.serializer)
+
+    def open_raw(self, reference: Reference) -> BinaryIO:
+        """The data object as a seekable stream, unchecked (for callers that hash it themselves)."""
+        try:
+            return self.store.open_read(reference.data_uri)
+        except ArtifactNotFoundError as err:
+            raise self.missing(reference) from err
 
     def fetch(self, reference: Reference) -> bytes:
         """The verified bytes of an artifact."""
@@ -164,6 +175,31 @@ class ArtifactManager:
                 raise
             self.verify(reference, data, digest.result())
         return value
+
+    def stored(self, reference: Reference) -> StoredArtifact:
+        """Checked access to the artifact's objects, for partial reads by its serializer."""
+        return StoredArtifact(self, reference)
+
+    def preview(self, reference: Reference) -> dict[str, Any] | None:
+        """The preview stored when the artifact was written (the one the ML view shows) or, if none
+        was, one its serializer reads back from a bounded part of the object.
+
+        Never unpickles: a serializer that uses pickle is not asked.
+        """
+        try:
+            preview = json.loads(self.store.get_bytes(reference.preview_uri))
+        except ArtifactNotFoundError:
+            preview = None
+        except ValueError:
+            log.warning("Ignoring the unreadable preview of %s.", reference.uri)
+            preview = None
+        if isinstance(preview, dict):
+            return preview
+        try:
+            serializer = self.serializer(reference)
+        except LookupError:
+            return None
+        return None if serializer.uses_pickle else serializer.read_preview(self.stored(reference))
 
     @staticmethod
     def missing(reference: Reference) -> ArtifactNotFoundError:
@@ -218,12 +254,102 @@ class ArtifactManager:
         Shared content-addressed objects (``[mlops] deduplicate``) may be linked from other folders;
         they stay, and ``airflow mlops gc`` deletes them once no folder links to them.
         """
-        folders = {posixpath.dirname(ref["uri"]) for ref in codec.iter_references(row)}
+        folders = {posixpath.dirname(ref["uri"]) for _, ref in codec.iter_references(row)}
         for folder in sorted(folders):
             if posixpath.basename(folder).startswith("try="):
                 self.store.delete_dir(folder)
             else:
                 log.warning("Not purging %s: it does not look like an artifact folder.", folder)
+
+
+class StoredArtifact:
+    """The :class:`~airflow_mlops_provider.artifacts.serializers.StoredObject` of one artifact:
+    its serializer chooses what to read, this checks it against what was recorded at write time."""
+
+    def __init__(self, manager: ArtifactManager, reference: Reference) -> None:
+        self._manager = manager
+        self._reference = reference
+
+    @property
+    def reference(self) -> Reference:
+        return self._reference
+
+    def open(self, *, trust_size: bool = False) -> BinaryIO:
+        """The data object as a seekable stream, refused if its size differs from the recorded one.
+
+        ``trust_size`` skips the size lookup (one request on object stores) for readers that detect
+        other bytes themselves (a Parquet footer copy plus page checksums).
+        """
+        reference, store = self._reference, self._manager.store
+        try:
+            if trust_size:
+                return store.open_read(reference.data_uri, size=reference.size_bytes)
+            raw = store.open_read(reference.data_uri)
+        except ArtifactNotFoundError as err:
+            raise self._manager.missing(reference) from err
+        size = getattr(raw, "size", None)
+        if size is None:
+            size = self._size()
+        if size != reference.size_bytes:
+            raw.close()
+            raise self._wrong_size(size)
+        return raw
+
+    def check(self) -> None:
+        """The data object exists with the recorded size (one metadata request, nothing downloaded)."""
+        size = self._size()
+        if size != self._reference.size_bytes:
+            raise self._wrong_size(size)
+
+    def sidecar(self, suffix: str) -> bytes | None:
+        """A sidecar written with the data, or ``None`` if absent or its sha256 does not match."""
+        reference = self._reference
+        expected = (reference.details.get("sidecars") or {}).get(suffix)
+        if not expected:
+            return None
+        try:
+            data = self._manager.store.get_bytes(reference.sibling(suffix))
+        except ArtifactNotFoundError:
+            return None
+        if hashlib.sha256(data).hexdigest() != expected:
+            log.warning("Ignoring the %s of %s: its hash does not match.", suffix, reference.uri)
+            return None
+        return data
+
+    def read_failed(self, error: Exception, what: str) -> ArtifactError:
+        """Explain a failed read: the object is gone, has another size, or other bytes of that size."""
+        if isinstance(error, ArtifactError):
+            return error
+        reference = self._reference
+        try:
+            size = self._size()
+        except ArtifactError as err:
+            return err
+        if size != reference.size_bytes:
+            return self._wrong_size(size)
+        return ArtifactIntegrityError(
+            f"The artifact {reference.data_uri} written by {reference.producer.describe()} cannot be read "
+            f"as {what}: {type(error).__name__}: {error}. Its bytes differ from what was written (a "
+            "checksum or the file structure failed); re-run the producing task."
+        )
+
+    def _size(self) -> int:
+        try:
+            return self._manager.store.size(self._reference.data_uri)
+        except ArtifactNotFoundError as err:
+            raise self._manager.missing(self._reference) from err
+        except ArtifactStoreError as err:
+            if isinstance(err.__cause__, FileNotFoundError):
+                raise self._manager.missing(self._reference) from err
+            raise
+
+    def _wrong_size(self, size: int) -> ArtifactIntegrityError:
+        reference = self._reference
+        return ArtifactIntegrityError(
+            f"The artifact {reference.uri} written by {reference.producer.describe()} does not match the "
+            f"size recorded when it was written: it is {size} bytes in the store, {reference.size_bytes} "
+            "bytes were recorded. It was modified or truncated; re-run the producing task."
+        )
 
 
 class _ValueWriter:
@@ -302,8 +428,6 @@ class _ValueWriter:
             signature=signature,
             blob=blob,
         )
-        from airflow_mlops_provider import __version__
-
         manifest = Manifest(
             artifact_id=uuid.uuid4().hex,
             reference=reference,

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.artifacts.codec import TAG
 
 MANIFEST_VERSION = 1
@@ -73,17 +74,16 @@ class Reference:
         return self.blob or self.uri
 
     def sibling(self, suffix: str) -> str:
-        """URI of a file stored beside the data object (``manifest.json``, ``preview.json``)."""
-        folder, _, name = self.uri.rpartition("/")
-        return f"{folder}/{name.split('.', 1)[0]}.{suffix}"
+        """URI of a file stored beside the data object (its manifest, preview, a sidecar)."""
+        return layout.sibling(self.uri, suffix)
 
     @property
     def manifest_uri(self) -> str:
-        return self.sibling("manifest.json")
+        return self.sibling(layout.MANIFEST)
 
     @property
     def preview_uri(self) -> str:
-        return self.sibling("preview.json")
+        return self.sibling(layout.PREVIEW)
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {

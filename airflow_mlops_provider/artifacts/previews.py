@@ -87,19 +87,20 @@ def _top_values(series: Any) -> dict[str, Any]:
     return {"distinct": len(counts), "top": top}
 
 
-def table_preview(frame: Any) -> dict[str, Any]:
+def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     """Schema, row count, per-column summary statistics and the first rows of a pandas DataFrame.
 
     Statistics: nulls for every column; min/max/mean/std for numbers; the ``TOP_VALUES`` most
     frequent values with their counts for categorical, bool, text and object columns (text and
-    object columns also get their ``distinct`` count).
+    object columns also get their ``distinct`` count). ``stats=False`` leaves them out, for a frame
+    that holds only part of the table.
     """
     import numpy as np
     import pandas as pd
 
     columns = list(frame.columns[:MAX_COLUMNS])
-    stats: dict[str, dict[str, Any]] = {}
-    for name in columns:
+    summaries: dict[str, dict[str, Any]] = {}
+    for name in columns if stats else ():
         series = frame[name]
         entry: dict[str, Any] = {"dtype": str(series.dtype), "nulls": int(series.isna().sum())}
         if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
@@ -118,7 +119,7 @@ def table_preview(frame: Any) -> dict[str, Any]:
             entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
         elif isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
             entry.update(_top_values(series))
-        stats[str(name)] = entry
+        summaries[str(name)] = entry
     head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
     index_names = [str(n) if n is not None else "" for n in head.index.names]
     rows = [
@@ -131,7 +132,7 @@ def table_preview(frame: Any) -> dict[str, Any]:
         "columns": len(frame.columns),
         "index": index_names,
         "schema": [{"name": str(n), "dtype": str(frame[n].dtype)} for n in columns],
-        "stats": stats,
+        "stats": summaries,
         "head": rows,
         "truncated_columns": len(frame.columns) > MAX_COLUMNS,
     }

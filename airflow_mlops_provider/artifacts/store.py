@@ -12,11 +12,13 @@ import contextlib
 import hashlib
 import os
 import posixpath
-import re
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -30,25 +32,34 @@ if TYPE_CHECKING:
 
     from airflow_mlops_provider.artifacts.manifest import Producer
 
-# S3 keys are limited to 1,024 bytes; each id component is capped so the whole key fits.
+# S3 keys are limited to 1,024 bytes (layout.safe_component caps each id segment to fit).
 MAX_KEY_BYTES = 1024
-_COMPONENT_MAX = 120
-# Shared, content-addressed data objects ([mlops] deduplicate) live under <root>/_cas/sha256/.
-CONTENT_PREFIX = "_cas/sha256"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
-def safe_component(value: str) -> str:
-    """Make an id usable as one path segment, readably and without collisions.
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object of the store: its path below the root, size and modification time (if known)."""
 
-    Unsafe characters become ``-``; whenever the text had to change (or is too long) a short hash of
-    the original is appended, so two different ids never share a folder.
-    """
-    cleaned = _UNSAFE.sub("-", value)
-    if cleaned == value and len(value) <= _COMPONENT_MAX and value not in ("", ".", ".."):
-        return value
-    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
-    return f"{cleaned[: _COMPONENT_MAX - 13]}~{digest}"
+    relative: str
+    size: int
+    modified: datetime | None
+
+
+def _modified(details: dict[str, Any]) -> datetime | None:
+    """The modification time in an fsspec ``info`` dict (each filesystem names it differently)."""
+    for name in ("LastModified", "last_modified", "mtime", "updated", "modified", "created"):
+        value = details.get(name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
 
 
 class HashingWriter:
@@ -130,15 +141,7 @@ class ArtifactStore:
 
     def new_write_dir(self, producer: Producer) -> str:
         """A fresh folder URL for one XCom value: dag, run, task, map index, key and try apart."""
-        parts = [
-            f"dag_id={safe_component(producer.dag_id)}",
-            f"run_id={safe_component(producer.run_id)}",
-            f"task_id={safe_component(producer.task_id)}",
-            f"map_index={producer.map_index}",
-            f"key={safe_component(producer.key)}",
-            f"try={producer.try_number}-{uuid.uuid4().hex[:12]}",
-        ]
-        url = "/".join([self.root, *parts])
+        url = self.url(layout.WriteFolder.of(producer, uuid.uuid4().hex[:12]).relative)
         key_bytes = len(self.fs_path(url).encode()) + 64  # room for file names
         if key_bytes > MAX_KEY_BYTES:
             raise ArtifactStoreError(
@@ -149,7 +152,7 @@ class ArtifactStore:
 
     def content_url(self, sha256: str, extension: str = "") -> str:
         """The content address of bytes with this hash (``[mlops] deduplicate``)."""
-        return f"{self.root}/{CONTENT_PREFIX}/{sha256[:2]}/{sha256}{extension}"
+        return self.url(layout.SharedObject(sha256, extension).relative)
 
     def share(self, url: str, sha256: str, extension: str = "") -> str:
         """Move a freshly written object to its content address; return that address.
@@ -159,8 +162,7 @@ class ArtifactStore:
         earlier, which also renews its modification time (gc keeps objects younger than its grace
         period): deduplication saves storage, not the upload.
         """
-        folder, _, name = url.rpartition("/")
-        self.put_bytes(f"{folder}/{name.split('.', 1)[0]}.sha256-{sha256}", b"")
+        self.put_bytes(layout.link(url, sha256), b"")
         target = self.content_url(sha256, extension)
         source_path, target_path = self.fs_path(url), self.fs_path(target)
         with self._errors("write", target):
@@ -170,6 +172,10 @@ class ArtifactStore:
             else:
                 self.fs.mv(source_path, target_path)
         return target
+
+    def url(self, relative: str) -> str:
+        """The URL of a path below the root (as :mod:`.layout` builds them)."""
+        return f"{self.root}/{relative}" if relative else self.root
 
     def fs_path(self, url: str) -> str:
         """The filesystem path of a URL under the root; refuses anything outside it."""
@@ -290,22 +296,68 @@ class ArtifactStore:
         with self._errors("inspect", url):
             return bool(self.fs.exists(path))
 
-    def delete_dir(self, url: str) -> None:
+    def info(self, url: str) -> ObjectInfo:
+        """Size and modification time of one object, asked afresh (not from a listing cache).
+
+        :raises ArtifactNotFoundError: there is no object at ``url``.
+        """
+        path = self.fs_path(url)
+        with self._errors("inspect", url):
+            self.fs.invalidate_cache(path)
+            try:
+                details = self.fs.info(path)
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(f"No object at {url}.") from None
+        return ObjectInfo(self._relative(path), int(details.get("size") or 0), _modified(details))
+
+    def walk(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object below ``prefix`` (a path relative to the root; the whole store by default).
+
+        The listing is fresh: other processes write and delete objects, and fsspec caches listings.
+        """
+        url = self.url(prefix.strip("/"))
+        top = self.fs_path(url)
+        with self._errors("list", url):
+            self.fs.invalidate_cache(top)
+            found = self.fs.find(top, detail=True) if self.fs.exists(top) else {}
+        for name, details in sorted(found.items()):
+            if details.get("type", "file") != "file":
+                continue
+            relative = self._relative(name)
+            if relative:
+                yield ObjectInfo(relative, int(details.get("size") or 0), _modified(details))
+
+    def _relative(self, fs_path: str) -> str:
+        """The path below the root of a filesystem path under it ('' for anything else)."""
+        prefix = self._root_fs_path
+        if prefix.startswith("/") and not fs_path.startswith("/"):
+            fs_path = "/" + fs_path
+        return fs_path[len(prefix) + 1 :] if fs_path.startswith(prefix + "/") else ""
+
+    def delete_dir(self, url: str, *, prune_parents: bool = False) -> None:
+        """Delete ``url`` and everything below it.
+
+        :param prune_parents: also remove the folders above it that this leaves empty, up to the
+            root (local disks only: object stores have no folders).
+        """
         path = self.fs_path(url)
         if path == self._root_fs_path:
             raise ArtifactError(f"Refusing to delete the artifact root {self.root}.")
         with self._errors("delete", url):
             if self.fs.exists(path):
                 self.fs.rm(path, recursive=True)
+        if prune_parents and self.is_local:
+            parent = posixpath.dirname(path)
+            while parent.startswith(self._root_fs_path + "/"):
+                try:
+                    os.rmdir(parent)
+                except OSError:
+                    return
+                parent = posixpath.dirname(parent)
 
     def list_files(self, url: str) -> list[str]:
         """URLs of every object under ``url`` (recursively)."""
         path = self.fs_path(url)
         with self._errors("list", url):
             found = self.fs.find(path)
-        prefix = self._root_fs_path
-        out = []
-        for item in found:
-            item = item if item.startswith("/") or not prefix.startswith("/") else "/" + item.lstrip("/")
-            out.append(self.root + item[len(prefix) :])
-        return out
+        return [self.url(relative) for relative in map(self._relative, found) if relative]

@@ -3,7 +3,7 @@ notebook API and gc.
 
 :mod:`.runs` defines the order runs happened in (previous, latest, history); :mod:`.records` reads
 check, metric and task records and XCom rows; :mod:`.history` records each run's predecessors for
-lookups from workers.
+lookups from workers; :mod:`.task_logs` says why a task ended; :mod:`.gc` is gc's live set.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import hookimpl
 
-from airflow_mlops_provider.artifacts.store import safe_component
+from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_DIR = "_runs"
 #: Bound on the worker-side fallback (runs without a recorded history): successful runs examined.
 FALLBACK_LIMIT = 500
 
@@ -51,7 +50,7 @@ class RunHistory:
 
 
 def history_url(store: ArtifactStore, dag_id: str, run_id: str) -> str:
-    return f"{store.root}/{HISTORY_DIR}/dag_id={safe_component(dag_id)}/run_id={safe_component(run_id)}.json"
+    return store.url(layout.RunHistoryPath.of(dag_id, run_id).relative)
 
 
 def record(dag_run: Any, store: ArtifactStore | None = None) -> RunHistory:

@@ -7,11 +7,24 @@ server, the CLI, a notebook with Airflow's config. Workers use the Task SDK inst
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.artifacts import codec
+from airflow_mlops_provider.artifacts.manifest import Reference
 from airflow_mlops_provider.catalog import runs as run_order
 from airflow_mlops_provider.catalog._session import state_name, with_session
-from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
+from airflow_mlops_provider.records import (
+    CHECK_KEY,
+    METRICS_KEY,
+    TASK_KEY,
+    CheckRecord,
+    MetricRecord,
+    TaskRecord,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def _records(
@@ -63,36 +76,39 @@ def metric_history(
     """The values of metric ``name`` of ``task_id`` across runs, newest first.
 
     Each item: ``run_id``, ``logical_date``, ``run_after``, ``map_index``, ``value``, ``lower``,
-    ``upper``, ``status`` (``ok``/``warning``/``failed``/``skipped``), ``skipped`` (why a regression
-    gate could not run) and the regression evaluation if any.
+    ``upper``, ``status`` (``ok``/``warning``/``failed``/``skipped``), ``breaches`` (why it is out of
+    bounds or regressed), ``skipped`` (why a regression gate could not run) and the regression
+    evaluation if any.
     """
     out = []
     for row in _records(dag_id, task_id, METRICS_KEY, limit, session):
-        for entry in (row["record"] or {}).get("metrics", []):
-            if entry.get("name") == name:
-                out.append(
-                    {
-                        "run_id": row["run_id"],
-                        "logical_date": row["logical_date"],
-                        "run_after": row["run_after"],
-                        "map_index": row["map_index"],
-                        "value": entry.get("value"),
-                        "lower": entry.get("lower"),
-                        "upper": entry.get("upper"),
-                        "status": entry.get("status"),
-                        "skipped": entry.get("skipped"),
-                        "regression": entry.get("regression"),
-                    }
-                )
+        entry = MetricRecord.from_row(row["record"]).metric(name)
+        if entry is not None:
+            out.append(
+                {
+                    "run_id": row["run_id"],
+                    "logical_date": row["logical_date"],
+                    "run_after": row["run_after"],
+                    "map_index": row["map_index"],
+                    "value": entry.value,
+                    "lower": entry.lower,
+                    "upper": entry.upper,
+                    "status": entry.status,
+                    "breaches": entry.breaches,
+                    "skipped": entry.skipped,
+                    "regression": entry.regression,
+                }
+            )
     return out
 
 
 def check_history(
     dag_id: str, task_id: str | None = None, limit: int = 100, *, session: Any = None
 ) -> list[dict[str, Any]]:
-    """Check records (outcome, severity, message, failing samples) across runs, newest first."""
+    """Check records (outcome, severity, message, failing samples) across runs, newest first: the
+    fields of :class:`CheckRecord` and of the run."""
     return [
-        {**{k: v for k, v in row.items() if k != "record"}, **(row["record"] or {})}
+        {**{k: v for k, v in row.items() if k != "record"}, **CheckRecord.from_row(row["record"]).to_row()}
         for row in _records(dag_id, task_id, CHECK_KEY, limit, session)
     ]
 
@@ -164,39 +180,106 @@ def task_instances(
     return with_session(session, run)
 
 
-def run_xcoms(
+@dataclass(frozen=True)
+class XComEntry:
+    """One XCom row, as stored in the metadata DB (``value`` is the raw row, never deserialized).
+
+    :param value: the JSON the XCom backend wrote: an inline value, an artifact reference, or a
+        list/dict holding references.
+    """
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+    value: Any
+    run_after: datetime | None = None
+    run_state: str | None = None
+
+    @property
+    def references(self) -> list[Reference]:
+        """The stored artifacts the row refers to (empty for an inline value)."""
+        return [Reference.from_row(row) for _, row in codec.iter_references(self.value)]
+
+    def describe(self) -> str:
+        where = f"dag {self.dag_id!r}, run {self.run_id!r}, task {self.task_id!r}"
+        if self.map_index >= 0:
+            where += f", map index {self.map_index}"
+        return f"{where}, key {self.key!r}"
+
+
+def xcoms(
     dag_id: str,
-    run_id: str,
+    run_id: str | None = None,
     task_id: str | None = None,
     map_index: int | None = None,
     *,
+    key: str | None = None,
     session: Any = None,
-) -> list[dict[str, Any]]:
-    """Every XCom row of a run (optionally of one task instance): the raw stored values."""
+) -> list[XComEntry]:
+    """XCom rows of a DAG (optionally of one run, task instance or key): the raw stored values,
+    the run that happened last first, then by task id, map index and key."""
+    from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
 
-    def run(s: Any) -> list[dict[str, Any]]:
-        stmt = select(XComModel.task_id, XComModel.map_index, XComModel.key, XComModel.value).where(
-            XComModel.dag_id == dag_id, XComModel.run_id == run_id
+    def run(s: Any) -> list[XComEntry]:
+        stmt = (
+            select(
+                XComModel.run_id,
+                XComModel.task_id,
+                XComModel.map_index,
+                XComModel.key,
+                XComModel.value,
+                DagRun.run_after,
+                DagRun.state,
+            )
+            .join(DagRun, DagRun.id == XComModel.dag_run_id)
+            .where(XComModel.dag_id == dag_id)
+            .order_by(*run_order.newest_first(), XComModel.task_id, XComModel.map_index, XComModel.key)
         )
-        if task_id is not None:
-            stmt = stmt.where(XComModel.task_id == task_id)
-        if map_index is not None:
-            stmt = stmt.where(XComModel.map_index == map_index)
-        stmt = stmt.order_by(XComModel.task_id, XComModel.map_index, XComModel.key)
+        for column, wanted in (
+            (XComModel.run_id, run_id),
+            (XComModel.task_id, task_id),
+            (XComModel.map_index, map_index),
+            (XComModel.key, key),
+        ):
+            if wanted is not None:
+                stmt = stmt.where(column == wanted)
         return [
-            {"task_id": r.task_id, "map_index": r.map_index, "key": r.key, "value": r.value}
+            XComEntry(
+                dag_id, r.run_id, r.task_id, r.map_index, r.key, r.value, r.run_after, state_name(r.state)
+            )
             for r in s.execute(stmt)
         ]
 
     return with_session(session, run)
 
 
+def xcom_task_ids(
+    dag_id: str, run_id: str | None = None, *, key: str | None = None, session: Any = None
+) -> list[str]:
+    """Tasks of a DAG (optionally of one run, with one key) that have XComs, sorted."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    def run(s: Any) -> list[str]:
+        stmt = select(XComModel.task_id).distinct().where(XComModel.dag_id == dag_id)
+        if run_id is not None:
+            stmt = stmt.where(XComModel.run_id == run_id)
+        if key is not None:
+            stmt = stmt.where(XComModel.key == key)
+        return sorted(s.scalars(stmt))
+
+    return with_session(session, run)
+
+
 def task_history(dag_id: str, task_id: str, limit: int = 100, *, session: Any = None) -> list[dict[str, Any]]:
-    """``mlops.task`` records (duration, peak memory, code hash) of a task across runs, newest first."""
+    """``mlops.task`` records (duration, peak memory, code hash) of a task across runs, newest first:
+    the fields of :class:`TaskRecord` and of the run."""
     return [
-        {**{k: v for k, v in row.items() if k != "record"}, **(row["record"] or {})}
+        {**{k: v for k, v in row.items() if k != "record"}, **TaskRecord.from_row(row["record"]).to_row()}
         for row in _records(dag_id, task_id, TASK_KEY, limit, session)
     ]
 
@@ -228,18 +311,18 @@ def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[
         )
         series: dict[tuple[str, str], dict[str, Any]] = {}
         for row in s.execute(stmt):
-            for entry in (row.value or {}).get("metrics", []) if isinstance(row.value, dict) else []:
-                key = (row.task_id, str(entry.get("name")))
+            for entry in MetricRecord.from_row(row.value).metrics:
+                key = (row.task_id, entry.name)
                 item = series.setdefault(key, {"task_id": key[0], "name": key[1], "points": []})
                 item["points"].append(
                     {
                         "run_id": row.run_id,
                         "run_after": row.run_after,
                         "map_index": row.map_index,
-                        "value": entry.get("value"),
-                        "lower": entry.get("lower"),
-                        "upper": entry.get("upper"),
-                        "status": entry.get("status"),
+                        "value": entry.value,
+                        "lower": entry.lower,
+                        "upper": entry.upper,
+                        "status": entry.status,
                     }
                 )
         return [series[k] for k in sorted(series)]
@@ -269,32 +352,21 @@ def problem_records(
         ).where(or_(*pairs), XComModel.key.in_((CHECK_KEY, METRICS_KEY)))
         out = []
         for row in s.execute(stmt):
-            record = row.value if isinstance(row.value, dict) else {}
-            if row.key == CHECK_KEY and record.get("status") not in _NOT_PROBLEMS:
-                out.append(
-                    {
-                        "dag_id": row.dag_id,
-                        "run_id": row.run_id,
-                        "task_id": row.task_id,
-                        "map_index": row.map_index,
-                        "kind": "check",
-                        "status": record.get("status"),
-                        "message": record.get("message"),
-                    }
-                )
-            for entry in record.get("metrics", []) if row.key == METRICS_KEY else []:
-                if entry.get("status") not in _NOT_PROBLEMS:
-                    out.append(
-                        {
-                            "dag_id": row.dag_id,
-                            "run_id": row.run_id,
-                            "task_id": row.task_id,
-                            "map_index": row.map_index,
-                            "kind": "metric",
-                            "status": entry.get("status"),
-                            "message": "; ".join(entry.get("breaches") or []) or entry.get("name"),
-                        }
-                    )
+            where = {
+                "dag_id": row.dag_id,
+                "run_id": row.run_id,
+                "task_id": row.task_id,
+                "map_index": row.map_index,
+            }
+            if row.key == CHECK_KEY:
+                check = CheckRecord.from_row(row.value)
+                if check.status not in _NOT_PROBLEMS:
+                    out.append({**where, "kind": "check", "status": check.status, "message": check.message})
+                continue
+            for entry in MetricRecord.from_row(row.value).metrics:
+                if entry.status not in _NOT_PROBLEMS:
+                    message = "; ".join(entry.breaches) or entry.name
+                    out.append({**where, "kind": "metric", "status": entry.status, "message": message})
         return sorted(out, key=lambda r: (r["dag_id"], r["task_id"], r["map_index"]))
 
     return with_session(session, run)

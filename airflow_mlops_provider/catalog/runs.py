@@ -109,6 +109,18 @@ def dag_runs(
     return with_session(session, query)
 
 
+def dag_ids(*, session: Session | None = None) -> list[str]:
+    """Every DAG Airflow knows (parsed, or with runs left from before it was removed), sorted."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select, union
+
+    def query(s: Any) -> list[str]:
+        return sorted(s.scalars(union(select(DagModel.dag_id), select(DagRun.dag_id))))
+
+    return with_session(session, query)
+
+
 def dag_run(dag_id: str, run_id: str, *, session: Session | None = None) -> dict[str, Any] | None:
     """One run, or ``None`` when the DAG has no run with that id."""
     from airflow.models.dagrun import DagRun

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException
 
-from airflow_mlops_provider.records import CHECK_KEY, frame_samples, json_safe
+from airflow_mlops_provider.records import (
+    CHECK_KEY,
+    CheckRecord,
+    MetricRecord,
+    Status,
+    frame_samples,
+    json_safe,
+)
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.checks.result import CheckResult
@@ -31,7 +38,13 @@ def notify(notifier: Any, context: Any, log: Any) -> dict[str, Any]:
     return {"notified": not errors, **({"notifier_errors": errors} if errors else {})}
 
 
-def status_of(outcome: CheckResult, severity: str) -> str:
+def notify_for(record: CheckRecord | MetricRecord, notifier: Any, context: Any, log: Any) -> None:
+    """Call the notifier for a breach and note in ``record`` whether it ran."""
+    sent = notify(notifier, context, log)
+    record.notified, record.notifier_errors = sent["notified"], sent.get("notifier_errors", [])
+
+
+def status_of(outcome: CheckResult, severity: str) -> Status:
     """``ok``, ``skipped``, ``warning`` (failed with severity warning) or ``failed``."""
     if outcome.skipped:
         return "skipped"
@@ -56,37 +69,33 @@ def conclude(
             if hasattr(failing, "iloc")
             else json_safe(list(failing)[:max_samples])
         )
-    status = status_of(outcome, severity)
-    record: dict[str, Any] = {
-        "kind": "check",
-        "name": operator.task_id,
-        "severity": severity,
-        "passed": None if outcome.skipped else bool(outcome.passed),
-        "status": status,
-        "message": outcome.message or ("passed" if outcome.passed else "failed"),
-        "failing_count": outcome.failing_count
+    message = outcome.message or ("passed" if outcome.passed else "failed")
+    record = CheckRecord(
+        name=operator.task_id,
+        severity=severity,
+        status=status_of(outcome, severity),
+        message=message,
+        passed=None if outcome.skipped else bool(outcome.passed),
+        failing_count=outcome.failing_count
         if outcome.failing_count is not None
         else (len(failing) if failing is not None and hasattr(failing, "__len__") else None),
-        "failing_samples": samples,
-        "details": json_safe(outcome.details),
-    }
-    if outcome.skipped:
-        record["skipped"] = record["message"]
+        failing_samples=samples,
+        details=json_safe(outcome.details),
+        skipped=message if outcome.skipped else None,
+    )
     if not outcome.passed:
-        record |= notify(notifier, context, operator.log)
-    context["ti"].xcom_push(key=CHECK_KEY, value=record)
-    if status == "skipped":
-        operator.log.info("Check %s skipped: %s", operator.task_id, record["message"])
+        notify_for(record, notifier, context, operator.log)
+    context["ti"].xcom_push(key=CHECK_KEY, value=record.to_row())
+    if record.status == "skipped":
+        operator.log.info("Check %s skipped: %s", operator.task_id, message)
         return True
-    if status == "ok":
-        operator.log.info("Check %s passed: %s", operator.task_id, record["message"])
+    if record.status == "ok":
+        operator.log.info("Check %s passed: %s", operator.task_id, message)
         return True
     if severity == "warning":
-        operator.log.warning(
-            "Check %s failed with severity 'warning': %s", operator.task_id, record["message"]
-        )
+        operator.log.warning("Check %s failed with severity 'warning': %s", operator.task_id, message)
         return False
     raise AirflowFailException(
-        f"Check {operator.task_id!r} failed (severity 'error'): {record['message']}. "
+        f"Check {operator.task_id!r} failed (severity 'error'): {message}. "
         "Downstream tasks will not run; the task is not retried because checks are deterministic."
     )

@@ -127,11 +127,11 @@ def _inline_text(value: Any) -> tuple[str, bool]:
 
 @command
 def artifacts_show(args: argparse.Namespace) -> None:
-    """``airflow mlops artifacts show (URI | DAG_ID RUN_ID TASK_ID)``: manifest and a safe preview."""
+    """``airflow mlops artifacts show (URI | DAG_ID RUN_ID TASK_ID)``: manifest and preview."""
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
-    from airflow_mlops_provider.cli.preview import build_preview, render_preview
+    from airflow_mlops_provider.cli.preview import render_preview
 
-    manager = ArtifactManager()
+    manager = ArtifactManager.configured()
     manifests, entry = manifests_for(args, manager)
     if entry is not None and not manifests:
         if args.output == "json":
@@ -142,9 +142,7 @@ def artifacts_show(args: argparse.Namespace) -> None:
         print(text + ("\n... (truncated)" if truncated else ""))
         return
     if args.output == "json":
-        results = [
-            {"manifest": json.loads(m.to_json()), "preview": build_preview(manager, m)} for m in manifests
-        ]
+        results = [{"manifest": json.loads(m.to_json()), "preview": _preview(manager, m)} for m in manifests]
         out: Any = results[0] if len(results) == 1 and entry is None else results
         if entry is not None:
             out = {"xcom": _xcom_dict(entry), "artifacts": results}
@@ -157,7 +155,14 @@ def artifacts_show(args: argparse.Namespace) -> None:
             print()
         print("\n".join(_manifest_lines(manifest)))
         sys.stdout.flush()
-        print("\n".join(render_preview(build_preview(manager, manifest))))
+        print("\n".join(render_preview(_preview(manager, manifest), manifest.reference.serializer)))
+
+
+def _preview(manager: ArtifactManager, manifest: Manifest) -> dict[str, Any] | None:
+    """The artifact's preview (the one the ML view shows), once its object is found with the recorded
+    size: a preview is never shown for an artifact that is gone or truncated."""
+    manager.stored(manifest.reference).check()
+    return manager.preview(manifest.reference)
 
 
 def _xcom_dict(entry: XComEntry) -> dict[str, Any]:
@@ -242,7 +247,7 @@ def artifacts_get(args: argparse.Namespace) -> None:
     from airflow_mlops_provider.cli._common import resolve_target
     from airflow_mlops_provider.notebook import read_manifest
 
-    manager = ArtifactManager()
+    manager = ArtifactManager.configured()
     uri, entry = resolve_target(args)
     if uri is not None:
         references = [read_manifest(uri, manager=manager).reference]

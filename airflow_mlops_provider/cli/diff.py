@@ -42,13 +42,11 @@ def resolve_runs(dag_id: str, *run_ids: str) -> list[str]:
 @command
 def diff(args: argparse.Namespace) -> None:
     """Print what changed in the DAG's structure (tasks, edges, code, settings) from RUN_A to RUN_B."""
-    from airflow_mlops_provider.artifacts.config import ArtifactSettings
-    from airflow_mlops_provider.artifacts.store import ArtifactStore
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.snapshots.store import SnapshotStore
 
     run_a, run_b = resolve_runs(args.dag_id, args.run_a, args.run_b)
-    settings = ArtifactSettings.from_airflow_config()
-    snapshots = SnapshotStore(ArtifactStore(settings.artifact_root, settings.conn_id))
+    snapshots = SnapshotStore(ArtifactManager.configured().store)
     missing = [r for r in (run_a, run_b) if not snapshots.has_run(args.dag_id, r)]
     if missing:
         recorded = [p.get("run_id") for p in snapshots.runs(args.dag_id)][-10:]

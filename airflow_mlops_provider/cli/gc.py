@@ -32,40 +32,24 @@ Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothin
 
 from __future__ import annotations
 
-import contextlib
-import os
-import posixpath
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_mlops_provider.artifacts import codec
-from airflow_mlops_provider.exceptions import ArtifactError
+from airflow_mlops_provider.artifacts import layout
+from airflow_mlops_provider.catalog import gc as catalog_gc
+from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterable
 
     from sqlalchemy.orm import Session
 
-    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+    from airflow_mlops_provider.artifacts.store import ArtifactStore
 
-SNAPSHOTS_PREFIX = "_snapshots/"
-SHARED_PREFIX = "_cas/"
 DEFAULT_GRACE = timedelta(hours=1)
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
-
-_FOLDER = r"dag_id=[^/]+/run_id=[^/]+/task_id=[^/]+/map_index=-?\d+/key=[^/]+/try=\d+-[0-9a-f]+"
-WRITE_FOLDER = re.compile(rf"^{_FOLDER}$")
-_FOLDER_IN_URI = re.compile(rf"(?:^|/)({_FOLDER})/[^/]+$")
-_FOLDER_PREFIX = re.compile(rf"^({_FOLDER})/")
-# <n>.<ext>, <n>.manifest.json and the temporary names of local writes (<n>.<ext>.tmp-<hex>).
-OBJECT_NAME = re.compile(r"^\d+(?:\.[A-Za-z0-9_\-]+)*$")
-# The zero-byte link from a write folder to a shared object: <n>.sha256-<hex>.
-LINK_NAME = re.compile(r"^\d+\.sha256-([0-9a-f]{64})$")
-SHARED_OBJECT = re.compile(r"^_cas/sha256/([0-9a-f]{2})/(\1[0-9a-f]{62})(?:\.[A-Za-z0-9_\-]+)*$")
 
 
 class GcRefused(ArtifactError):
@@ -77,7 +61,7 @@ class GcFolder:
     """One write folder of the store."""
 
     uri: str
-    relative: str
+    folder: layout.WriteFolder
     size_bytes: int = 0
     objects: int = 0
     newest: datetime | None = None
@@ -107,7 +91,6 @@ class GcShared:
     """One shared, content-addressed object (``[mlops] deduplicate``)."""
 
     uri: str
-    relative: str
     sha256: str
     size_bytes: int
     modified: datetime | None
@@ -184,89 +167,50 @@ class GcReport:
         }
 
 
-def folder_of_uri(uri: str) -> str | None:
-    """The ``dag_id=.../try=...`` part of an artifact URI (``None`` if it has another layout)."""
-    match = _FOLDER_IN_URI.search(uri)
-    return match.group(1) if match else None
+@dataclass
+class _Listing:
+    """The store, sorted into what gc may collect and what it must leave alone."""
+
+    folders: dict[layout.WriteFolder, GcFolder] = field(default_factory=dict)
+    links: dict[layout.WriteFolder, set[str]] = field(default_factory=dict)
+    shared: list[GcShared] = field(default_factory=list)
 
 
-def live_folders(session: Session | None = None) -> tuple[dict[str, set[str]], int, int]:
-    """Write folders referenced by XCom rows (with their runs' states), rows scanned, rows referencing."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
-    from sqlalchemy import select
-
-    from airflow_mlops_provider.notebook import _session_scope
-
-    live: dict[str, set[str]] = defaultdict(set)
-    scanned = referencing = 0
-    stmt = (
-        select(XComModel.value, DagRun.state)
-        .outerjoin(DagRun, DagRun.id == XComModel.dag_run_id)
-        .execution_options(yield_per=2000)
-    )
-    with _session_scope(session) as s:
-        for value, state in s.execute(stmt):
-            scanned += 1
-            found = False
-            for ref in codec.iter_references(value):
-                folder = folder_of_uri(str(ref.get("uri", "")))
-                if folder is not None:
-                    live[folder].add(str(state) if state is not None else "unknown")
-                    found = True
-            referencing += found
-    return live, scanned, referencing
-
-
-def _timestamp(info: dict[str, Any]) -> datetime | None:
-    for name in ("LastModified", "last_modified", "mtime", "updated", "modified", "created"):
-        value = info.get(name)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(float(value), tz=timezone.utc)
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return None
-
-
-def _list_store(manager: ArtifactManager) -> Iterable[tuple[str, int, datetime | None]]:
-    """``(path relative to the root, size, modification time)`` of every object in the store."""
-    store = manager.store
-    prefix = store.fs_path(store.root).rstrip("/")
-    with store._errors("list", store.root):
-        store.fs.invalidate_cache(prefix)  # another process may have written or deleted objects
-        found = store.fs.find(prefix, detail=True) if store.fs.exists(prefix) else {}
-    for name, info in found.items():
-        if info.get("type", "file") != "file":
-            continue
-        path = name if name.startswith("/") or not prefix.startswith("/") else "/" + name.lstrip("/")
-        if not path.startswith(prefix + "/"):
-            continue
-        yield path[len(prefix) + 1 :], int(info.get("size") or 0), _timestamp(info)
-
-
-def _remove_empty_parents(manager: ArtifactManager, relative: str) -> None:
-    """On local disks, remove the now empty ``key=``/``map_index=``/... folders above a deleted one."""
-    store = manager.store
-    if not store.is_local:
-        return
-    root = store.fs_path(store.root)
-    parent = posixpath.dirname(relative)
-    while parent:
-        try:
-            os.rmdir(posixpath.join(root, parent))
-        except OSError:
-            return
-        parent = posixpath.dirname(parent)
+def _list(store: ArtifactStore, report: GcReport) -> _Listing:
+    listing = _Listing()
+    foreign: dict[layout.WriteFolder, list[str]] = defaultdict(list)  # folders holding unknown paths
+    seen: dict[layout.WriteFolder, list[str]] = defaultdict(list)
+    for item in store.walk():
+        path = layout.parse(item.relative)
+        if path.area is layout.Area.SNAPSHOTS:
+            report.skipped_snapshots += 1
+        elif isinstance(path, layout.SharedObject):
+            listing.shared.append(GcShared(store.url(item.relative), path.sha256, item.size, item.modified))
+        elif isinstance(path, layout.FolderObject):
+            seen[path.folder].append(item.relative)
+            if path.linked_sha256:
+                listing.links.setdefault(path.folder, set()).add(path.linked_sha256)
+            info = listing.folders.get(path.folder)
+            if info is None:
+                info = listing.folders[path.folder] = GcFolder(store.url(path.folder.relative), path.folder)
+            info.size_bytes += item.size
+            info.objects += 1
+            if item.modified is None:
+                info.unknown_age = True  # cannot prove it is old: treat it as young
+            elif info.newest is None or item.modified > info.newest:
+                info.newest = item.modified
+        elif isinstance(path, layout.Unknown) and path.folder is not None:
+            foreign[path.folder].append(item.relative)  # not what the provider writes: leave the folder
+        else:
+            report.skipped_paths.append(item.relative)
+    for folder in sorted(foreign, key=lambda f: f.relative):
+        listing.folders.pop(folder, None)  # never deleted, so its links still protect shared objects
+        report.skipped_paths.extend(sorted(seen[folder] + foreign[folder]))
+    return listing
 
 
 def collect_garbage(
-    manager: ArtifactManager | None = None,
+    store: ArtifactStore | None = None,
     *,
     older_than: timedelta | None = None,
     include_referenced: bool = False,
@@ -278,7 +222,7 @@ def collect_garbage(
 ) -> GcReport:
     """Delete orphaned write folders (and, on request, expired referenced ones) of the artifact store.
 
-    :param manager: the artifact manager (its store is the one collected).
+    :param store: the store to collect (the configured one by default).
     :param older_than: the retention age: referenced folders older than this are reported and, with
         ``include_referenced``, deleted. Orphans are deleted once older than ``grace`` regardless.
     :param include_referenced: also delete referenced folders older than ``older_than`` (required)
@@ -289,60 +233,20 @@ def collect_garbage(
     :raises GcRefused: nothing referenced (see ``force``).
     :raises ArtifactStoreError: the store cannot be listed or a delete failed.
     """
-    from airflow_mlops_provider.artifacts.manager import ArtifactManager
-
     if include_referenced and older_than is None:
         raise ValueError("include_referenced needs an explicit older_than.")
-    manager = manager or ArtifactManager()
+    store = store or catalog_gc.configured_store()
     now = now or datetime.now(timezone.utc)
-    report = GcReport(manager.store.root, dry_run, grace, older_than, include_referenced, now)
+    report = GcReport(store.root, dry_run, grace, older_than, include_referenced, now)
 
     # The DB first: a folder written after this scan is younger than the grace period.
-    live, report.xcom_rows, report.referencing_rows = live_folders(session)
-
-    folders: dict[str, GcFolder] = {}
-    files: dict[str, list[str]] = defaultdict(list)
-    foreign: set[str] = set()
-    shared: list[GcShared] = []
-    for relative, size, modified in _list_store(manager):
-        if relative.startswith(SNAPSHOTS_PREFIX):
-            report.skipped_snapshots += 1
-            continue
-        if relative.startswith(SHARED_PREFIX):
-            match = SHARED_OBJECT.match(relative)
-            if match and not relative.rpartition("/")[2].count(".tmp-"):
-                uri = f"{manager.store.root}/{relative}"
-                shared.append(GcShared(uri, relative, match.group(2), size, modified))
-            else:
-                report.skipped_paths.append(relative)
-            continue
-        folder, _, name = relative.rpartition("/")
-        if not WRITE_FOLDER.match(folder):
-            inside = _FOLDER_PREFIX.match(relative)
-            if inside:  # something nested inside a write folder: leave the whole folder alone
-                foreign.add(inside.group(1))
-                files[inside.group(1)].append(relative)
-            else:
-                report.skipped_paths.append(relative)
-            continue
-        if not OBJECT_NAME.match(name):
-            foreign.add(folder)
-        files[folder].append(relative)
-        info = folders.setdefault(folder, GcFolder(f"{manager.store.root}/{folder}", folder))
-        info.size_bytes += size
-        info.objects += 1
-        if modified is None:
-            info.unknown_age = True  # cannot prove it is old: treat it as young
-        elif info.newest is None or modified > info.newest:
-            info.newest = modified
-    for folder in sorted(foreign):  # not what the provider writes: never touched
-        folders.pop(folder, None)
-        report.skipped_paths.extend(files[folder])
+    live = catalog_gc.live_folders(session)
+    report.xcom_rows, report.referencing_rows = live.rows, live.referencing
+    listing = _list(store, report)
 
     to_delete: list[GcFolder] = []
-    for relative in sorted(folders):
-        info = folders[relative]
-        states = live.get(relative)
+    for info in sorted(listing.folders.values(), key=lambda f: f.folder.relative):
+        states = live.states.get(info.folder)
         info.referenced = states is not None
         info.run_states = set(states or ())
         age = info.age(now)
@@ -366,68 +270,51 @@ def collect_garbage(
             info.reason = "referenced by an XCom row"
             report.kept_referenced.append(info)
 
-    referenced_any = any(f.referenced for f in folders.values())
+    referenced_any = any(f.referenced for f in listing.folders.values())
     if to_delete and not referenced_any and not force and not dry_run:
         raise GcRefused(
-            f"Refusing to delete {len(to_delete)} folder(s): none of the {len(folders)} write folders under "
-            f"{manager.store.root} is referenced by an XCom row of this metadata DB ({report.xcom_rows} rows "
-            "scanned). Check that this machine uses the workers' metadata DB ([database] sql_alchemy_conn) "
-            "and artifact root; if every XCom row was really deleted, re-run with --force."
+            f"Refusing to delete {len(to_delete)} folder(s): none of the {len(listing.folders)} write "
+            f"folders under {store.root} is referenced by an XCom row of this metadata DB "
+            f"({report.xcom_rows} rows scanned). Check that this machine uses the workers' metadata DB "
+            "([database] sql_alchemy_conn) and artifact root; if every XCom row was really deleted, re-run "
+            "with --force."
         )
     for info in to_delete:
         if not dry_run:
-            manager.store.delete_dir(info.uri)
-            _remove_empty_parents(manager, info.relative)
+            store.delete_dir(info.uri, prune_parents=True)
         report.deleted.append(info)
-    _collect_shared(manager, report, shared, files, {f.relative for f in to_delete})
+    deleted = {info.folder for info in to_delete}
+    linked = {sha for folder, hashes in listing.links.items() if folder not in deleted for sha in hashes}
+    _collect_shared(store, report, listing.shared, linked)
     return report
 
 
-def _collect_shared(
-    manager: ArtifactManager,
-    report: GcReport,
-    shared: list[GcShared],
-    files: dict[str, list[str]],
-    deleted_folders: set[str],
-) -> None:
+def _collect_shared(store: ArtifactStore, report: GcReport, shared: list[GcShared], linked: set[str]) -> None:
     """Delete the shared objects that no surviving write folder links to (see the module docs)."""
     # Links, not XCom rows, decide: values nested in a JSON artifact are linked but in no row, and
     # equal bytes written under another artifact root have the same hash.
-    linked: set[str] = set()
-    for folder, names in files.items():
-        if folder in deleted_folders:
-            continue
-        for relative in names:
-            match = LINK_NAME.match(relative.rpartition("/")[2])
-            if match:
-                linked.add(match.group(1))
-    for item in sorted(shared, key=lambda o: o.relative):
+    for item in sorted(shared, key=lambda o: o.uri):
         if item.sha256 in linked:
             item.reason = "linked from a write folder"
         elif item.modified is None or report.now - item.modified < report.grace:
             item.reason = f"younger than the grace period ({report.grace})"
-        elif not report.dry_run and _renewed(manager, item, report.grace):
+        elif not report.dry_run and _renewed(store, item, report.grace):
             item.reason = "renewed by a writer during this collection"
         else:
             item.reason = "no write folder links to it"
             if not report.dry_run:
-                manager.store.delete_dir(item.uri)
-                _remove_empty_parents(manager, item.relative)
+                store.delete_dir(item.uri, prune_parents=True)
             report.deleted_shared.append(item)
             continue
         report.kept_shared.append(item)
 
 
-def _renewed(manager: ArtifactManager, item: GcShared, grace: timedelta) -> bool:
+def _renewed(store: ArtifactStore, item: GcShared, grace: timedelta) -> bool:
     """Whether a shared object was written again (or deleted) since the store was listed."""
-    store = manager.store
-    path = store.fs_path(item.uri)
-    with store._errors("inspect", item.uri):
-        store.fs.invalidate_cache(path)
-        try:
-            modified = _timestamp(store.fs.info(path))
-        except FileNotFoundError:
-            return True  # already gone: nothing to delete
+    try:
+        modified = store.info(item.uri).modified
+    except ArtifactNotFoundError:
+        return True  # already gone: nothing to delete
     return modified is None or datetime.now(timezone.utc) - modified < grace
 
 
@@ -467,7 +354,7 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
         )
     lines.append(
         f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
-        f"{report.skipped_snapshots} object(s) under {SNAPSHOTS_PREFIX}"
+        f"{report.skipped_snapshots} object(s) under {layout.SNAPSHOTS_DIR}/"
     )
     if verbose or report.dry_run:
         for info in report.deleted:
@@ -492,16 +379,15 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
 
 
 def _gc(args: argparse.Namespace) -> None:
-    from airflow.providers.common.compat.sdk import conf
-
     from airflow_mlops_provider.cli._common import UsageError, parse_duration, print_json
 
-    older_than = parse_duration(args.older_than, "--older-than") if args.older_than else None
-    if older_than is None:
-        days = conf.getint("mlops", "retention_days", fallback=0)
-        if days < 0:
-            raise UsageError(f"[mlops] retention_days must be 0 (off) or a number of days, not {days}.")
-        older_than = timedelta(days=days) if days else None
+    if args.older_than:
+        older_than = parse_duration(args.older_than, "--older-than")
+    else:
+        try:
+            older_than = catalog_gc.configured_retention()
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     if args.include_referenced and not args.older_than:
         raise UsageError(
             "--include-referenced deletes artifacts that XCom rows still refer to; it needs an explicit "

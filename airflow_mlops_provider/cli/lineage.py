@@ -159,7 +159,7 @@ def lineage(args: argparse.Namespace) -> None:
     """``airflow mlops lineage (URI | DAG_ID RUN_ID TASK_ID)``."""
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
-    manager = ArtifactManager()
+    manager = ArtifactManager.configured()
     uri, entry = resolve_target(args)
     if uri is not None:
         uris = [uri]

@@ -49,17 +49,17 @@ def metrics(args: argparse.Namespace) -> None:
 
     rows = records.metric_history(args.dag_id, args.task_id, args.name, args.limit)
     if args.output == "json":
-        keys = ("run_id", "map_index", "value", "lower", "upper", "status", "skipped")
+        keys = ("run_id", "map_index", "value", "lower", "upper", "status", "breaches", "skipped")
         print_json([{k: r.get(k) for k in keys} for r in rows])
         return
     table = [
         (
             r["run_id"],
             r["value"],
-            r.get("lower"),
-            r.get("upper"),
-            r.get("status"),
-            "; ".join(filter(None, [*(_breaches(r)), r.get("skipped") and f"gate skipped: {r['skipped']}"])),
+            r["lower"],
+            r["upper"],
+            r["status"],
+            "; ".join([*r["breaches"], *([f"gate skipped: {r['skipped']}"] if r["skipped"] else [])]),
         )
         for r in rows
     ]
@@ -68,10 +68,3 @@ def metrics(args: argparse.Namespace) -> None:
 
 def _task(row: dict[str, Any]) -> str:
     return row["task_id"] if row.get("map_index", -1) < 0 else f"{row['task_id']}[{row['map_index']}]"
-
-
-def _breaches(row: dict[str, Any]) -> list[str]:
-    regression = row.get("regression") or {}
-    if regression.get("status") == "failed":
-        return [f"regressed from {regression.get('baseline_value')}"]
-    return []

@@ -15,9 +15,9 @@ from airflow.providers.common.compat.sdk import AirflowFailException, task_decor
 
 from airflow_mlops_provider import runtime
 from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
-from airflow_mlops_provider.checks.outcome import notify
+from airflow_mlops_provider.checks.outcome import notify_for
 from airflow_mlops_provider.decorators.ml_task import MLDecoratedOperator
-from airflow_mlops_provider.records import METRICS_KEY, validate_severity
+from airflow_mlops_provider.records import METRICS_KEY, MetricEntry, MetricRecord, validate_severity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,12 +82,11 @@ class MLMetricDecoratedOperator(MLDecoratedOperator):
             )
             for name, value in values.items()
         ]
-        metrics = [outcome.to_entry() for outcome in outcomes]
-        record: dict[str, Any] = {"kind": "metric", "severity": self.severity, "metrics": metrics}
+        record = MetricRecord(self.severity, [MetricEntry.from_row(o.to_entry()) for o in outcomes])
         breaches = [b for outcome in outcomes for b in outcome.breaches]
         if breaches:
-            record |= notify(self.notifier, context, self.log)
-        ti.xcom_push(key=METRICS_KEY, value=record)
+            notify_for(record, self.notifier, context, self.log)
+        ti.xcom_push(key=METRICS_KEY, value=record.to_row())
         for outcome in outcomes:
             reason = f": regression gate skipped, {outcome.skipped}" if outcome.skipped else ""
             self.log.info("Metric %s = %s (%s)%s", outcome.name, outcome.value, outcome.status, reason)

@@ -21,10 +21,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, task_decorator_factory
-from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
 
+from airflow_mlops_provider._compat import python_decorated_operator
 from airflow_mlops_provider.artifacts import lineage
-from airflow_mlops_provider.records import TASK_KEY, json_safe
+from airflow_mlops_provider.records import TASK_KEY, TaskRecord, json_safe
 from airflow_mlops_provider.snapshots.code import callable_code
 
 if TYPE_CHECKING:
@@ -156,19 +156,17 @@ class LiveRecord:
         self.failed_pushes = 0
 
     def record(self, status: str, peak: int, **extra: Any) -> dict[str, Any]:
-        info = {
+        """The record as pushed: ``base`` and ``extra`` are :class:`TaskRecord` fields."""
+        return TaskRecord(
             **self._base,
-            "status": status,
-            "duration_seconds": round(self._clock() - self._started, 4),
-            "start_rss_mb": _mb(self._start_rss),
-            "peak_rss_mb": _mb(peak),
+            status=status,
+            duration_seconds=round(self._clock() - self._started, 4),
+            start_rss_mb=_mb(self._start_rss),
+            peak_rss_mb=_mb(peak),
+            memory_warning_mb=self._operator.memory_warning_mb,
+            memory_warning=self.memory_warning,
             **extra,
-        }
-        if self._operator.memory_warning_mb is not None:
-            info["memory_warning_mb"] = self._operator.memory_warning_mb
-        if self.memory_warning is not None:
-            info["memory_warning"] = self.memory_warning
-        return info
+        ).to_row()
 
     def _push(self, info: dict[str, Any], peak: int) -> None:
         self._last_push = self._clock()
@@ -230,7 +228,7 @@ class LiveRecord:
             return info
 
 
-class MLDecoratedOperator(_PythonDecoratedOperator):
+class MLDecoratedOperator(python_decorated_operator()):
     """The operator behind ``@ml.task``.
 
     :param memory_warning_mb: log and record a warning as soon as the task process's peak resident

@@ -16,7 +16,7 @@ from airflow_mlops_provider.checks import builtin
 from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
 from airflow_mlops_provider.checks.outcome import conclude
 from airflow_mlops_provider.checks.result import DEFAULT_MAX_FAILING_SAMPLES, CheckResult
-from airflow_mlops_provider.records import METRICS_KEY, validate_severity
+from airflow_mlops_provider.records import METRICS_KEY, MetricRecord, validate_severity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -232,15 +232,15 @@ class MetricCheckOperator(BaseOperator):
 
     def execute(self, context: Any) -> bool:
         ti = context["ti"]
-        record = ti.xcom_pull(task_ids=self.metric_task_id, key=METRICS_KEY) or {}
-        entry = next((m for m in record.get("metrics", []) if m.get("name") == self.name), None)
+        record = MetricRecord.from_row(ti.xcom_pull(task_ids=self.metric_task_id, key=METRICS_KEY))
+        entry = record.metric(self.name)
         if entry is None:
             raise AirflowFailException(
                 f"Task {self.task_id!r}: metric {self.name!r} was not recorded by task "
                 f"{self.metric_task_id!r} in this run; check the task id and the metric name "
                 "(the function name or a dict key)."
             )
-        value = float(entry["value"])
+        value = float(entry.value)
         history = []
         if self.regression is not None:
             windows = {self.name: self.regression.window}

@@ -171,17 +171,6 @@ def build_snapshot(
         return snapshot, provenance
 
 
-def record_dag_run(dag_run: Any, *, store: SnapshotStore | None = None) -> dict[str, Any]:
-    """Build and store the snapshot of the DAG version ``dag_run`` was created with (synchronously).
-
-    This is the work the background thread does; call it directly from scripts or backfills.
-    Returns the run pointer.
-    """
-    job = SnapshotJob.from_dag_run(dag_run)
-    snapshot, provenance = build_snapshot(job.dag_id, job.dag_version_id)
-    return (store or default_store()).record(snapshot, job.run_id, job.logical_date, **provenance)
-
-
 def _reinit_after_fork(recorder: SnapshotRecorder) -> Callable[[], None]:
     """A fork hook that does not keep the recorder alive (recorders made in tests are collected)."""
     ref = weakref.ref(recorder)

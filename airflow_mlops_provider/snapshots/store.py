@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_mlops_provider.artifacts.store import safe_component
+from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.exceptions import ArtifactIntegrityError, ArtifactNotFoundError
 from airflow_mlops_provider.snapshots.diff import diff_snapshots
 from airflow_mlops_provider.snapshots.model import DagSnapshot, sha256_text
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.store import ArtifactStore
     from airflow_mlops_provider.snapshots.diff import SnapshotDiff
 
-SNAPSHOTS_DIR = "_snapshots"
+_Path = TypeVar("_Path", layout.SnapshotPath, layout.SnapshotRunPath)
 
 
 def _iso(value: Any) -> str | None:
@@ -52,13 +52,13 @@ class SnapshotStore:
     # -- layout ---------------------------------------------------------------------------------
 
     def dag_url(self, dag_id: str) -> str:
-        return f"{self.artifacts.root}/{SNAPSHOTS_DIR}/dag_id={safe_component(dag_id)}"
+        return self.artifacts.url(layout.snapshots_dir(dag_id))
 
     def snapshot_url(self, dag_id: str, snapshot_id: str) -> str:
-        return f"{self.dag_url(dag_id)}/{safe_component(snapshot_id)}.json"
+        return self.artifacts.url(layout.SnapshotPath.of(dag_id, snapshot_id).relative)
 
     def run_url(self, dag_id: str, run_id: str) -> str:
-        return f"{self.dag_url(dag_id)}/runs/run_id={safe_component(run_id)}.json"
+        return self.artifacts.url(layout.SnapshotRunPath.of(dag_id, run_id).relative)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -130,21 +130,16 @@ class SnapshotStore:
         """Pointers of every recorded run of the DAG, in the order they were handed to the recorder
         (when each run started; runs without a logical date sort among the others)."""
         pointers = []
-        for url in self._json_files(f"{self.dag_url(dag_id)}/runs"):
+        for path in self._objects(dag_id, layout.SnapshotRunPath):
             try:
-                pointers.append(json.loads(self.artifacts.get_bytes(url)))
+                pointers.append(json.loads(self.artifacts.get_bytes(self.artifacts.url(path.relative))))
             except ArtifactNotFoundError:  # deleted while listing
                 continue
         return sorted(pointers, key=lambda p: (p.get("recorded_at") or "", p.get("logical_date") or ""))
 
     def snapshot_ids(self, dag_id: str) -> list[str]:
         """Ids of the distinct structures stored for the DAG."""
-        prefix = self.dag_url(dag_id) + "/"
-        return sorted(
-            url[len(prefix) : -len(".json")]
-            for url in self._json_files(self.dag_url(dag_id))
-            if "/" not in url[len(prefix) :]
-        )
+        return sorted(path.snapshot_id for path in self._objects(dag_id, layout.SnapshotPath))
 
     def diff_runs(self, dag_id: str, old_run_id: str, new_run_id: str) -> SnapshotDiff | None:
         """Structural diff between two recorded runs, ``None`` if either was not recorded.
@@ -161,6 +156,7 @@ class SnapshotStore:
             new_file_hash=new_pointer.get("dag_file_sha256"),
         )
 
-    def _json_files(self, url: str) -> list[str]:
-        # Local writes go through ``<name>.tmp-xxxx`` files; only finished ``.json`` objects count.
-        return sorted(u for u in self.artifacts.list_files(url) if u.endswith(".json"))
+    def _objects(self, dag_id: str, kind: type[_Path]) -> list[_Path]:
+        """The DAG's stored objects of one kind (unfinished local writes, ``<name>.tmp-xxxx``, are not)."""
+        found = (layout.parse(o.relative) for o in self.artifacts.walk(layout.snapshots_dir(dag_id)))
+        return [path for path in found if isinstance(path, kind)]

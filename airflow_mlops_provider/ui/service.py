@@ -22,15 +22,24 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from airflow_mlops_provider import catalog
-from airflow_mlops_provider.artifacts.codec import TAG
-from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
+from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.catalog import task_logs
-from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
-from airflow_mlops_provider.records import CHECK_KEY, METRICS_KEY, TASK_KEY
+from airflow_mlops_provider.catalog.artifacts import artifact_entries
+from airflow_mlops_provider.exceptions import ArtifactError
+from airflow_mlops_provider.records import (
+    CHECK_KEY,
+    METRICS_KEY,
+    TASK_KEY,
+    CheckRecord,
+    MetricRecord,
+    TaskRecord,
+)
 from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.store import ArtifactStore
+    from airflow_mlops_provider.catalog.artifacts import ArtifactEntry
+    from airflow_mlops_provider.catalog.records import XComEntry
     from airflow_mlops_provider.snapshots.store import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +48,6 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 5_000
 #: Rows of failing samples shown per check.
 MAX_SAMPLES = 20
-#: How deep nested XCom values are searched for artifact references.
-MAX_DEPTH = 6
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 #: Fill colours of the run graph's nodes, by state.
@@ -104,14 +111,10 @@ class NotFound(LookupError):
 
 
 def snapshot_store() -> SnapshotStore:
-    """The configured snapshot store; its ``artifacts`` is the configured artifact store."""
+    """The configured snapshot store."""
     from airflow_mlops_provider.snapshots.recorder import default_store
 
     return default_store()
-
-
-def artifact_store() -> ArtifactStore:
-    return snapshot_store().artifacts
 
 
 def _map(store: ArtifactStore, fn: Any, items: list[Any]) -> list[Any]:
@@ -122,37 +125,7 @@ def _map(store: ArtifactStore, fn: Any, items: list[Any]) -> list[Any]:
         return list(pool.map(fn, items))
 
 
-# -- references, previews, manifests -----------------------------------------------------------------
-
-
-def find_references(value: Any, path: str = "", depth: int = 0) -> list[tuple[str, dict[str, Any]]]:
-    """Artifact references in a stored XCom value (the row itself, or nested in dicts and lists)."""
-    if depth > MAX_DEPTH:
-        return []
-    if isinstance(value, dict):
-        if value.get(TAG) == "artifact":
-            return [(path, value)]
-        found: list[tuple[str, dict[str, Any]]] = []
-        for k, v in list(value.items())[:1000]:
-            found += find_references(v, f"{path}.{k}" if path else str(k), depth + 1)
-        return found
-    if isinstance(value, list):
-        found = []
-        for i, v in enumerate(value[:1000]):
-            found += find_references(v, f"{path}[{i}]", depth + 1)
-        return found
-    return []
-
-
-def _read_json(store: ArtifactStore, url: str) -> tuple[Any, str | None]:
-    try:
-        return json.loads(store.get_bytes(url)), None
-    except ArtifactNotFoundError:
-        return None, "not stored"
-    except ArtifactError as err:  # outside the root, unreachable store...
-        return None, str(err)
-    except ValueError as err:
-        return None, f"unreadable: {err}"
+# -- artifacts ---------------------------------------------------------------------------------------
 
 
 def clean_preview(preview: Any) -> dict[str, Any] | None:
@@ -170,96 +143,68 @@ def clean_preview(preview: Any) -> dict[str, Any] | None:
     return preview
 
 
-def artifact_entry(
-    store: ArtifactStore, row: dict[str, Any], path: str, raw: dict[str, Any], *, manifest: bool = False
-) -> dict[str, Any]:
-    """One artifact for a template: reference fields, its preview and (optionally) its manifest."""
-    entry: dict[str, Any] = {
-        "task_id": row["task_id"],
-        "map_index": row["map_index"],
-        "key": row["key"],
-        "path": path,
-        "error": None,
-        "preview": None,
-        "preview_error": None,
-        "manifest": None,
-    }
-    try:
-        ref = Reference.from_row(raw)
-    except (KeyError, TypeError, ValueError) as err:
-        entry["error"] = f"unreadable reference: {err}"
-        return entry
-    entry.update(
-        uri=ref.uri,
-        blob=ref.blob,
-        type=ref.type,
-        format=ref.format,
-        serializer=ref.serializer,
-        size_bytes=ref.size_bytes,
-        sha256=ref.sha256,
-        summary=ref.summary,
-        details=ref.details,
-        producer=ref.producer.describe(),
-    )
-    preview, entry["preview_error"] = _read_json(store, ref.preview_uri)
-    entry["preview"] = clean_preview(preview)
-    if manifest:
-        body, error = _read_json(store, ref.manifest_uri)
-        if body is not None:
-            try:
-                parsed = Manifest.from_json(json.dumps(body))
-                entry["manifest"] = {
-                    "artifact_id": parsed.artifact_id,
-                    "created_at": parsed.created_at,
-                    "media_type": parsed.media_type,
-                    "versions": parsed.versions,
-                    "execution": parsed.execution or {},
-                }
-            except (KeyError, TypeError, ValueError) as err:
-                entry["manifest_error"] = f"unreadable manifest: {err}"
-        else:
-            entry["manifest_error"] = error
-    return entry
-
-
-def inline_entry(row: dict[str, Any]) -> dict[str, Any]:
+def _inline_view(entry: ArtifactEntry) -> dict[str, Any]:
     """An XCom value stored inline (small JSON): numbers and booleans as values, the rest as text."""
-    value = row["value"]
+    value = entry.xcom.value
     if isinstance(value, (bool, int, float)) or value is None:
         kind, text = "value", json.dumps(value)
     elif isinstance(value, str):
         kind, text = "text", value
     else:
         kind, text = "json", json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return {
-        "task_id": row["task_id"],
-        "map_index": row["map_index"],
-        "key": row["key"],
-        "inline": True,
-        "kind": kind,
-        "text": text[:MAX_TEXT],
-        "truncated": len(text) > MAX_TEXT,
+    return {"inline": True, "kind": kind, "text": text[:MAX_TEXT], "truncated": len(text) > MAX_TEXT}
+
+
+def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
+    """A stored artifact: its reference, preview and (on task pages) manifest."""
+    ref = entry.reference
+    if ref is None:
+        return {"error": entry.error, "preview": None, "preview_error": None, "manifest": None}
+    view: dict[str, Any] = {
+        "error": None,
+        "uri": ref.uri,
+        "blob": ref.blob,
+        "type": ref.type,
+        "format": ref.format,
+        "serializer": ref.serializer,
+        "size_bytes": ref.size_bytes,
+        "sha256": ref.sha256,
+        "summary": ref.summary,
+        "details": ref.details,
+        "producer": ref.producer.describe(),
+        "preview": clean_preview(entry.preview),
+        "preview_error": entry.preview_error if entry.status == "ok" else entry.error,
+        "manifest": None,
     }
+    if manifest:
+        if entry.manifest is not None:
+            view["manifest"] = {
+                "artifact_id": entry.manifest.artifact_id,
+                "created_at": entry.manifest.created_at,
+                "media_type": entry.manifest.media_type,
+                "versions": entry.manifest.versions,
+                "execution": entry.manifest.execution or {},
+            }
+        else:
+            view["manifest_error"] = entry.error
+    return view
 
 
-def artifacts_of(
-    store: ArtifactStore, rows: list[dict[str, Any]], *, manifest: bool = False
-) -> list[dict[str, Any]]:
-    """Artifacts and inline values of XCom rows (ML records excluded: they have their own sections)."""
-    jobs: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
-    entries: list[Any] = []
-    for row in rows:
-        if row["key"] in (CHECK_KEY, METRICS_KEY, TASK_KEY):
-            continue
-        refs = find_references(row["value"])
-        if not refs:
-            entries.append(inline_entry(row))
-            continue
-        for path, raw in refs:
-            entries.append(len(jobs))
-            jobs.append((row, path, raw))
-    done = _map(store, lambda job: artifact_entry(store, *job, manifest=manifest), jobs)
-    return [done[e] if isinstance(e, int) else e for e in entries]
+def artifacts_of(rows: list[XComEntry], *, manifest: bool = False) -> list[dict[str, Any]]:
+    """Artifacts and inline values of XCom rows for the templates (ML records have their own
+    sections); an unreachable store shows on each artifact instead of failing the page."""
+    entries = artifact_entries(rows, ArtifactManager.configured(), previews=True, raise_store_errors=False)
+    return [
+        {
+            "task_id": e.xcom.task_id,
+            "map_index": e.xcom.map_index,
+            "key": e.xcom.key,
+            "path": e.path,
+            "status": e.status,
+            **(_inline_view(e) if e.inline else _stored_view(e, manifest)),
+        }
+        for e in entries
+    ]
 
 
 # -- records -----------------------------------------------------------------------------------------
@@ -279,19 +224,19 @@ def _samples_table(samples: Any) -> dict[str, Any] | None:
     return {"columns": ["value"], "rows": [[r] for r in rows], "more": len(samples) > len(rows)}
 
 
-def records_of(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def records_of(rows: list[XComEntry]) -> dict[str, list[dict[str, Any]]]:
     """Checks, metrics and task records of XCom rows, ready for the templates."""
     checks, metrics, tasks = [], [], []
     for row in rows:
-        value = row["value"] if isinstance(row["value"], dict) else {}
-        where = {"task_id": row["task_id"], "map_index": row["map_index"]}
-        if row["key"] == CHECK_KEY:
-            checks.append({**where, **value, "samples": _samples_table(value.get("failing_samples"))})
-        elif row["key"] == METRICS_KEY:
-            for entry in value.get("metrics", []):
-                metrics.append({**where, "severity": value.get("severity"), **entry})
-        elif row["key"] == TASK_KEY:
-            tasks.append({**where, **value})
+        where = {"task_id": row.task_id, "map_index": row.map_index}
+        if row.key == CHECK_KEY:
+            check = CheckRecord.from_row(row.value)
+            checks.append({**where, **check.to_row(), "samples": _samples_table(check.failing_samples)})
+        elif row.key == METRICS_KEY:
+            record = MetricRecord.from_row(row.value)
+            metrics += [{**where, "severity": record.severity, **m.to_row()} for m in record.metrics]
+        elif row.key == TASK_KEY:
+            tasks.append({**where, **TaskRecord.from_row(row.value).to_row()})
     return {"checks": checks, "metrics": metrics, "tasks": tasks}
 
 
@@ -336,7 +281,7 @@ def overview(dag_ids: set[str] | None) -> dict[str, Any]:
         if run["state"] != "failed":
             continue
         tis = catalog.records.task_instances(dag_id, run["run_id"])
-        rows = [r for r in catalog.records.run_xcoms(dag_id, run["run_id"]) if r["key"] == TASK_KEY]
+        rows = catalog.records.xcoms(dag_id, run["run_id"], key=TASK_KEY)
         for failed in failed_tasks(dag_id, run["run_id"], tis, rows)[:MAX_EXITS_PER_RUN]:
             problems.append(
                 {
@@ -479,9 +424,8 @@ def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
     if run is None:
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
     snapshots = snapshot_store()
-    store = snapshots.artifacts
     tis = catalog.records.task_instances(dag_id, run_id)
-    rows = catalog.records.run_xcoms(dag_id, run_id)
+    rows = catalog.records.xcoms(dag_id, run_id)
     records = records_of(rows)
     snapshot, snapshot_error = None, None
     try:
@@ -505,7 +449,7 @@ def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
         "snapshot_id": snapshot.id if snapshot is not None else None,
         "snapshot_error": snapshot_error,
         "diff": diff,
-        "artifacts": artifacts_of(store, rows),
+        "artifacts": artifacts_of(rows),
         **records,
         "task_instances": tis,
         "colours": {k: v for k, v in STATE_COLOURS.items() if k},
@@ -529,8 +473,8 @@ def task_page(
         raise NotFound(f"Run {run_id!r} of DAG {dag_id!r} has no task instance {task_id!r}[{map_index}].")
     ti = tis[0]
     snapshots = snapshot_store()
-    rows = catalog.records.run_xcoms(dag_id, run_id, task_id, map_index)
-    artifacts = artifacts_of(snapshots.artifacts, rows, manifest=True)
+    rows = catalog.records.xcoms(dag_id, run_id, task_id, map_index)
+    artifacts = artifacts_of(rows, manifest=True)
     records = records_of(rows)
     code, code_origin = None, None
     for entry in artifacts:
@@ -600,8 +544,8 @@ def exit_summary(ended: task_logs.TaskExit, task_records: list[dict[str, Any]]) 
 
 
 def failed_tasks(
-    dag_id: str, run_id: str, tis: list[dict[str, Any]], rows: list[dict[str, Any]]
-) -> list[dict]:
+    dag_id: str, run_id: str, tis: list[dict[str, Any]], rows: list[XComEntry]
+) -> list[dict[str, Any]]:
     """Failed task instances of a run with why they ended (read from their logs, up to a bound)."""
     failed = [ti for ti in tis if ti["state"] in ("failed", "up_for_retry")]
     out = []
@@ -611,11 +555,9 @@ def failed_tasks(
         if i < MAX_EXITS_PER_RUN:
             ended = task_logs.read_task_exit(dag_id, run_id, *where, ti["try_number"])
             own = [
-                r["value"]
+                TaskRecord.from_row(r.value).to_row()
                 for r in rows
-                if r["key"] == TASK_KEY
-                and (r["task_id"], r["map_index"]) == where
-                and isinstance(r["value"], dict)
+                if r.key == TASK_KEY and (r.task_id, r.map_index) == where
             ]
             summary = exit_summary(ended, own)
             if summary is not None:

@@ -105,10 +105,10 @@ def _bound_xcom_args(task: Any) -> list[tuple[str, Any]]:
 
 def requested_form(row: Any) -> Any:
     """How the current task wants the XCom in ``row``: ``LAZY``, columns, or ``None`` (load it)."""
-    refs = list(codec.iter_references(row))
-    if not refs:
+    first = next(codec.iter_references(row), None)
+    if first is None:
         return None
-    producer = refs[0].get("producer", {})
+    producer = first[1].get("producer", {})
     context = _context()
     task = context.get("task") if context else None
     if task is None:

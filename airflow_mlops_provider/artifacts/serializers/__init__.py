@@ -16,10 +16,12 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
+
+    import pyarrow as pa
 
     from airflow_mlops_provider.artifacts.config import ArtifactSettings
     from airflow_mlops_provider.artifacts.manifest import Reference
@@ -104,16 +106,73 @@ class Serializer(ABC):
         return value_type.rsplit(".", 1)[-1]
 
     def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
-        """A small, JSON-only view of the value for people (the ML view, ``airflow mlops show``).
+        """A small, JSON-only view of the value for people (the ML view, ``airflow mlops artifacts show``).
 
         Computed when the artifact is written and stored beside it, so readers never download a
-        large artifact and never unpickle anything. Keep it bounded (a few hundred KB at most).
+        large artifact and never unpickle anything. Keep it bounded (a few hundred KB at most), with
+        a ``kind``: the built-in kinds are in :mod:`~airflow_mlops_provider.artifacts.previews`.
+        """
+        return None
+
+    def read_preview(self, stored: StoredObject) -> dict[str, Any] | None:
+        """A preview read back from the stored object, for artifacts that have none stored.
+
+        ``preview`` could not make one (a stream was consumed by ``write``) or the artifact predates
+        previews. Read a bounded part only, and never run code from the bytes (no unpickling).
         """
         return None
 
     def library_versions(self, value: Any) -> dict[str, str]:
         """Versions of the libraries needed to read the bytes back, recorded in the manifest."""
         return {}
+
+
+class StoredObject(Protocol):
+    """Checked access to one stored artifact, handed to a serializer's partial readers.
+
+    The manager implements it; the serializer decides what to read, the manager how to check it.
+    """
+
+    @property
+    def reference(self) -> Reference: ...
+
+    def open(self, *, trust_size: bool = False) -> BinaryIO:
+        """The data object as a seekable stream (ranged reads), refused if its size differs.
+
+        ``trust_size`` skips the size lookup, for formats that detect other bytes themselves.
+        """
+        ...
+
+    def sidecar(self, suffix: str) -> bytes | None:
+        """A sidecar written with the data, or ``None`` if absent or its sha256 does not match."""
+        ...
+
+    def read_failed(self, error: Exception, what: str) -> Exception:
+        """The error to raise when reading the object as ``what`` failed: missing, other bytes than
+        were written, or unreadable (its structure or a checksum failed)."""
+        ...
+
+
+class TableSerializer(Serializer):
+    """A serializer whose format can be read column by column and streamed in record batches.
+
+    Its artifacts support ``ArtifactRef.load(columns=...)``, ``ArtifactRef.iter_batches()`` and
+    ``Annotated[..., Columns(...)]`` parameters. Neither method may read the whole object to hash
+    it: integrity rests on the recorded size and the format's own checksums.
+    """
+
+    @abstractmethod
+    def read_columns(self, stored: StoredObject, columns: Sequence[str]) -> Any:
+        """The value with only ``columns`` (and its index), reading nothing else where possible.
+
+        :raises ArtifactError: a column is not in the table.
+        """
+
+    @abstractmethod
+    def iter_batches(
+        self, stored: StoredObject, batch_size: int, columns: Sequence[str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows as ``pyarrow.RecordBatch`` objects, holding about one batch in memory."""
 
 
 S = TypeVar("S", bound=type[Serializer])
@@ -196,9 +255,6 @@ class SerializerRegistry:
                     if serializer.name not in names and not serializer.accepts(value, settings):
                         names.append(serializer.name)
         return names
-
-    def for_value(self, value: Any, settings: ArtifactSettings) -> Serializer | None:
-        return next(self.candidates(value, settings), None)
 
     def by_name(self, name: str) -> Serializer:
         self._ensure_loaded()

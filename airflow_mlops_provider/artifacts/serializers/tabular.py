@@ -3,22 +3,29 @@
 pyarrow keeps the pandas metadata (index, categoricals, tz-aware timestamps, nullable ints), so a
 DataFrame comes back with the same dtypes. Row groups are sized so that a reader can stream them
 (:meth:`~airflow_mlops_provider.artifacts.refs.ArtifactRef.iter_batches`) within a small memory
-budget, and page checksums let partial reads detect corruption without hashing the whole file.
+budget, and page checksums let partial reads detect corruption without hashing the whole file. A
+copy of the footer, stored beside the data with its sha256 recorded, saves a column read on an
+object store the size lookup and the footer read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_mlops_provider.artifacts.serializers import SIDECARS, Serializer, SerializerDeclined
+from airflow_mlops_provider.artifacts.serializers import SIDECARS, SerializerDeclined, TableSerializer
+from airflow_mlops_provider.exceptions import ArtifactError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from airflow_mlops_provider.artifacts.config import ArtifactSettings
     from airflow_mlops_provider.artifacts.manifest import Reference
+    from airflow_mlops_provider.artifacts.serializers import StoredObject
 
 # Row groups: at most pyarrow's default of 1Mi rows and about 128 MB of Arrow memory (Parquet's
 # customary block size). Each column chunk of a row group is one ranged read on an object store, and
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 _TARGET_ROW_GROUP_BYTES = 128 * 1024 * 1024
 # A copy of the Parquet footer stored beside the data: a column read on an object store then needs
 # one ranged request for the column chunks instead of a size lookup, a footer read, then the chunks.
+# Artifacts written before it existed (no sidecar recorded) are read through their own footer.
 FOOTER_SIDECAR = "footer.parquet"
 _MAX_DTYPES_IN_SUMMARY = 100
 _SERIES_NAME_KEY = b"airflow_mlops.series_name"
@@ -80,7 +88,7 @@ def read_parquet(data: Any, columns: list[str] | None = None) -> pa.Table:
     )
 
 
-class _ParquetSerializer(Serializer):
+class _ParquetSerializer(TableSerializer):
     format = "parquet"
     extension = ".parquet"
     media_type = "application/vnd.apache.parquet"
@@ -133,6 +141,61 @@ class _ParquetSerializer(Serializer):
     def to_frame(self, value: Any) -> Any:
         """A pandas view of (the start of) the value, for previews."""
         return self.to_arrow(value).slice(0, 10_000).to_pandas()
+
+    # -- partial reads ----------------------------------------------------------------------------
+
+    def read_columns(self, stored: StoredObject, columns: Sequence[str]) -> Any:
+        # pre_buffer coalesces the column chunks into few ranged requests on object stores.
+        with _parquet(stored, pre_buffer=True) as parquet:
+            available = parquet.schema_arrow.names
+            missing = [c for c in columns if c not in available]
+            if missing:
+                reference = stored.reference
+                raise ArtifactError(
+                    f"Column(s) {missing} are not in {reference.uri} ({reference.summary}); "
+                    f"available: {available[:50]}"
+                )
+            table = parquet.read(columns=list(columns), use_pandas_metadata=True)
+        return self.from_arrow(table, stored.reference)
+
+    def iter_batches(
+        self, stored: StoredObject, batch_size: int, columns: Sequence[str] | None
+    ) -> Iterator[pa.RecordBatch]:
+        # Row group by row group: memory stays around one row group.
+        with _parquet(stored, pre_buffer=False) as parquet:
+            yield from parquet.iter_batches(
+                batch_size=batch_size, columns=list(columns) if columns else None, use_threads=False
+            )
+
+    def read_preview(self, stored: StoredObject) -> dict[str, Any] | None:
+        """Schema, row and row-group counts from the footer and the first rows (first row group only).
+
+        No statistics: they would describe the rows read, not the table.
+        """
+        import pyarrow as pa
+
+        from airflow_mlops_provider.artifacts.previews import MAX_COLUMNS, MAX_ROWS, table_preview
+
+        with _parquet(stored, pre_buffer=False) as parquet:
+            metadata, schema = parquet.metadata, parquet.schema_arrow
+            shown = schema.names[:MAX_COLUMNS]
+            head = schema.empty_table().select(shown)
+            if metadata.num_row_groups:
+                batches = parquet.iter_batches(
+                    batch_size=MAX_ROWS, row_groups=[0], columns=shown, use_threads=False
+                )
+                first = next(iter(batches), None)
+                if first is not None:
+                    head = pa.Table.from_batches([first])
+        preview = table_preview(head.to_pandas(), stats=False)
+        preview.update(
+            rows=metadata.num_rows,
+            columns=len(schema.names),
+            row_groups=metadata.num_row_groups,
+            schema=[{"name": name, "dtype": str(schema.field(name).type)} for name in shown],
+            truncated_columns=len(schema.names) > MAX_COLUMNS,
+        )
+        return preview
 
 
 class ArrowTableSerializer(_ParquetSerializer):
@@ -273,7 +336,29 @@ class ArrowStreamSerializer(_ParquetSerializer):
         return f"Table {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns (Parquet)"
 
     def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
-        return None  # the stream was consumed by write(); details hold the schema
+        return None  # write() consumed the stream; read_preview() reads the stored table back
+
+
+@contextlib.contextmanager
+def _parquet(stored: StoredObject, *, pre_buffer: bool) -> Iterator[pq.ParquetFile]:
+    """The Parquet file, its footer read from the sidecar copy when one matches its recorded hash.
+
+    Without the copy the object's size is checked when it is opened; with it, size lookup and footer
+    read are skipped and other bytes show up as a failed page checksum or structure, explained by
+    ``stored.read_failed``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    footer = stored.sidecar(FOOTER_SIDECAR)
+    metadata = None if footer is None else pq.read_metadata(pa.BufferReader(footer))
+    try:
+        with stored.open(trust_size=metadata is not None) as raw:
+            yield pq.ParquetFile(
+                raw, metadata=metadata, page_checksum_verification=True, pre_buffer=pre_buffer
+            )
+    except (OSError, pa.ArrowException) as err:
+        raise stored.read_failed(err, "Parquet") from err
 
 
 def _categories_of(frame: Any) -> bytes:
