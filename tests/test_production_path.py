@@ -197,6 +197,12 @@ def test_task_tab_works_for_unmapped_and_mapped_tasks(cluster, history) -> None:
     assert bad.status_code == 400 and "map index" in bad.text
 
 
+def test_a_boolean_series_check_logs_one_line(cluster, history) -> None:
+    log = cluster.task_log(DAG_ID, history["cli"], "ages_plausible")
+    assert "all 200 rows passed" in log, log[-3000:]
+    assert "dtype: bool" not in log and "Returned value was" not in log, log[-3000:]
+
+
 def test_table_previews_have_top_values_for_string_columns(cluster, history) -> None:
     """``segment`` is a pandas ``string`` column, what ``read_sql`` returns under pandas 3."""
     page = view(cluster, f"/dags/{DAG_ID}/runs/{q(history['cli'])}/tasks/extract")
@@ -293,11 +299,12 @@ def test_ui_task_tabs_of_unmapped_and_mapped_tasks(page: Any, history: dict[str,
 
 
 def test_structure_diff_names_a_changed_constant(cluster, history, tmp_path) -> None:
-    """Edit the DAG file as a user would (a module-level constant used by a task); the dag-processor
-    picks it up and the next run's page says what changed."""
+    """Edit the DAG file as a user would (a module-level constant used by a task, a metric's bound);
+    the dag-processor picks it up and the next run's page says what changed."""
     source = (DAGS / f"{DAG_ID}.py").read_text()
     changed = source.replace('FEATURES = ["age", "score"]', 'FEATURES = ["score", "age"]')
-    assert changed != source
+    changed = changed.replace("@ml.metric(lower=0.2,", "@ml.metric(lower=0.3,")
+    assert changed.count('FEATURES = ["score", "age"]') == 1 and "lower=0.3" in changed
     edited = tmp_path / f"{DAG_ID}.py"
     edited.write_text(changed)
     # The serialized DAG does not change (so no new DAG version): Airflow updates its code in place.
@@ -308,5 +315,6 @@ def test_structure_diff_names_a_changed_constant(cluster, history, tmp_path) -> 
     assert page["previous"]["run_id"] == history["rest"]
     descriptions = page["diff"]["descriptions"]
     assert any("extract" in line and "FEATURES" in line for line in descriptions), descriptions
+    assert any("quality" in line and "lower 0.2 -> 0.3" in line for line in descriptions), descriptions
     html = cluster.http("GET", f"/mlops/dags/{DAG_ID}/runs/{q(run_id)}").text
     assert "FEATURES" in html

@@ -9,10 +9,14 @@ from pathlib import Path
 SECTION = "mlops"
 
 
+def airflow_home() -> str:
+    """``$AIRFLOW_HOME`` as Airflow resolves it (``~/airflow`` when unset)."""
+    return os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+
+
 def default_artifact_root() -> str:
     """``$AIRFLOW_HOME/mlops_artifacts``: the embedded default, so a fresh install needs no config."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return Path(home, "mlops_artifacts").resolve().as_uri()
+    return Path(airflow_home(), "mlops_artifacts").resolve().as_uri()
 
 
 @dataclass(frozen=True)

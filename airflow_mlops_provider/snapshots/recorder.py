@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import hookimpl
 from sqlalchemy import inspect as sa_inspect
 
+from airflow_mlops_provider.artifacts.config import airflow_home
 from airflow_mlops_provider.snapshots.model import DagSnapshot, sha256_text
 from airflow_mlops_provider.snapshots.store import SnapshotStore
 
@@ -53,8 +54,7 @@ SPOOL_SUBDIR = ("mlops_spool", "snapshots")
 
 def default_spool_dir() -> Path:
     """``$AIRFLOW_HOME/mlops_spool/snapshots``: local to the scheduler's host, survives restarts."""
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return Path(home, *SPOOL_SUBDIR)
+    return Path(airflow_home(), *SPOOL_SUBDIR)
 
 
 _store_cache: dict[tuple[str, str | None], SnapshotStore] = {}

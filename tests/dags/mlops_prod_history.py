@@ -1,5 +1,6 @@
 """A daily ML pipeline for the production-path tests: a frame, a drift check against the previous
-successful run, a metric with a regression gate, and a mapped task.
+successful run, a check returning a boolean Series, a metric with a regression gate, and a mapped
+task.
 
 ``conf`` drives a run: ``accuracy`` is the metric's value (default 0.9), ``shift`` moves the
 ``score`` column (drift).
@@ -43,6 +44,10 @@ def mlops_prod_history():
     def no_drift(df: pd.DataFrame):
         return ml.checks.drift(df, ml.previous_artifact("extract"))
 
+    @ml.check(severity="warning")
+    def ages_plausible(df: pd.DataFrame) -> pd.Series:
+        return df["age"].between(18, 80)
+
     @ml.metric(lower=0.2, regression=ml.Regression(window=3, max_drop=0.1))
     def quality(df: pd.DataFrame) -> dict:
         conf = get_current_context()["dag_run"].conf or {}
@@ -54,6 +59,7 @@ def mlops_prod_history():
 
     frame = extract()
     no_drift(frame)
+    ages_plausible(frame)
     quality(frame)
     shard.expand(part=[0, 1])
 
