@@ -76,6 +76,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "zstd",
                         "default": "zstd",
                     },
+                    "store_timeout_seconds": {
+                        "description": "How long one request to a remote artifact store (``s3://``) "
+                        "may wait to connect, or for the next bytes of an answer. A request that times "
+                        "out is retried (at most 3 attempts in all), then the task fails with an "
+                        "``ArtifactStoreError`` naming the root and the connection, so a store that "
+                        "accepts connections but never answers cannot hang a task.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "60",
+                    },
                     "retention_days": {
                         "description": "Retention age of stored artifacts for ``airflow mlops gc``, in "
                         "days (0 = off). gc reports artifacts older than this that XCom rows still refer "

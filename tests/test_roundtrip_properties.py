@@ -63,6 +63,11 @@ def _check(manager: ArtifactManager, df: pd.DataFrame) -> None:
     back = manager.load(row)
     pd.testing.assert_frame_equal(back, df, check_exact=True)
     assert list(back.dtypes) == list(df.dtypes)
+    # assert_frame_equal takes UTC as ZoneInfo('UTC') and datetime.timezone.utc alike: the class must stay.
+    for name, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            assert type(back[name].dtype.tz) is type(dtype.tz), (name, back[name].dtype.tz, dtype.tz)
+    assert type(back.index) is type(df.index) and back.index.names == df.index.names
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

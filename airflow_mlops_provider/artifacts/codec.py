@@ -18,6 +18,10 @@ from typing import Any
 TAG = "__mlops__"
 _SERDE_CLASSNAME = "__classname__"
 _RESERVED_KEYS = (TAG, _SERDE_CLASSNAME)
+# Containers nested deeper than this are not JSON-encoded: encoding, Airflow's JSON handling of the
+# row and decoding all recurse, and Python's recursion limit (1000 frames) must hold them with room
+# for the caller's stack. A deeper part goes to the leaf handler (the pickle fallback) whole.
+MAX_DEPTH = 100
 
 JsonValue = Any
 Leaf = Callable[[Any], JsonValue]
@@ -29,6 +33,22 @@ class NotEncodable(TypeError):
     def __init__(self, value: Any) -> None:
         super().__init__(f"{type(value).__module__}.{type(value).__qualname__} is not JSON-encodable")
         self.value = value
+
+
+class NestingTooDeep(NotEncodable):
+    """A container nested more than :data:`MAX_DEPTH` levels deep."""
+
+    def __init__(self, value: Any) -> None:
+        TypeError.__init__(self, _too_deep(value))
+        self.value = value
+
+
+def _too_deep(value: Any) -> str:
+    return (
+        f"a {type(value).__qualname__} nested more than {MAX_DEPTH} levels deep (dicts, lists, tuples, "
+        f"sets inside each other) cannot be stored as JSON: the limit of {MAX_DEPTH} levels keeps "
+        "writing and reading it within Python's recursion limit"
+    )
 
 
 def encode(value: Any, leaf: Leaf | None = None) -> JsonValue:
@@ -63,7 +83,7 @@ def decode(data: JsonValue, leaf: Callable[[dict[str, Any]], Any]) -> Any:
     if tag == "float":
         return float(data["value"])
     if tag == "datetime":
-        return dt.datetime.fromisoformat(data["value"])
+        return _decode_datetime(data)
     if tag == "date":
         return dt.date.fromisoformat(data["value"])
     if tag == "timedelta":
@@ -104,6 +124,7 @@ class _Encoder:
     def __init__(self, leaf: Leaf | None) -> None:
         self.leaf = leaf
         self.active: set[int] = set()  # containers on the stack, to refuse cycles
+        self.depth = 0
 
     def encode(self, value: Any) -> JsonValue:
         if value is None or type(value) in (str, bool):
@@ -116,7 +137,9 @@ class _Encoder:
         if kind in (list, tuple, set, frozenset, dict):
             return self._container(value)
         if isinstance(value, dt.datetime):
-            return {TAG: "datetime", "value": dt.datetime.isoformat(value)}
+            encoded = _encode_datetime(value)
+            if encoded is not None:
+                return encoded
         if kind is dt.date:
             return {TAG: "date", "value": value.isoformat()}
         if kind is dt.timedelta:
@@ -137,7 +160,10 @@ class _Encoder:
         marker = id(value)
         if marker in self.active:
             raise NotEncodable(value)  # a cycle: only pickle can hold it
+        if self.depth >= MAX_DEPTH:
+            return self._too_deep(value)
         self.active.add(marker)
+        self.depth += 1
         try:
             kind = type(value)
             if kind is dict:
@@ -160,3 +186,166 @@ class _Encoder:
             return {TAG: kind.__name__, "items": [self.encode(item) for item in ordered]}
         finally:
             self.active.discard(marker)
+            self.depth -= 1
+
+    def _too_deep(self, value: Any) -> JsonValue:
+        """The part of a value below :data:`MAX_DEPTH` goes whole to the leaf handler (the pickle
+        fallback stores it exactly); without one, or if it refuses, the error names the limit."""
+        if self.leaf is None:
+            raise NestingTooDeep(value)
+        from airflow_mlops_provider.exceptions import UnsupportedTypeError
+
+        try:
+            return self.leaf(value)
+        except UnsupportedTypeError as err:
+            raise UnsupportedTypeError(f"{_too_deep(value)[0].upper()}{_too_deep(value)[1:]}. {err}") from err
+
+
+# -- datetimes ----------------------------------------------------------------------------------------
+#
+# ISO 8601 keeps the wall time and the UTC offset, not the timezone: a datetime in Europe/Paris would
+# come back with a fixed +01:00, a pendulum DateTime or a pandas Timestamp as a plain datetime. The tag
+# records the timezone and the class when they differ from what the ISO text gives back, and every
+# encoding is decoded again at once: a datetime that would not come back identical (a timezone or
+# class we cannot rebuild, a fold the text cannot carry) goes to the leaf handler (pickle) instead.
+
+_DATETIME_CLASSES = {"pendulum.DateTime": "pendulum", "pandas.Timestamp": "pandas"}
+
+
+def _encode_datetime(value: dt.datetime) -> dict[str, Any] | None:
+    kind = type(value)
+    if kind is not dt.datetime:
+        cls = _DATETIME_CLASSES.get(f"{kind.__module__.split('.', 1)[0]}.{kind.__name__}")
+        if cls is None:
+            return None
+    else:
+        cls = None
+    encoded: dict[str, Any] = {TAG: "datetime", "value": value.isoformat()}
+    if cls is not None:
+        encoded["class"] = cls
+        if cls == "pandas":
+            encoded["unit"] = value.unit  # type: ignore[attr-defined]
+    if value.fold:  # the UTC offset in the text tells the fold of a repeated wall time, not all of it
+        encoded["fold"] = 1
+    tz = value.tzinfo
+    if tz is not None:
+        try:  # the timezone the ISO text alone gives back: the same one for UTC and fixed offsets
+            keeps_tz = same_tz(tz, _decode_datetime(encoded).tzinfo)
+        except Exception:
+            keeps_tz = False
+        if not keeps_tz:
+            spec = tz_spec(tz)
+            if spec is None:
+                return None
+            encoded["tz"] = spec
+    try:
+        back = _decode_datetime(encoded)
+    except Exception:
+        return None
+    return encoded if same_datetime(value, back) else None
+
+
+def _decode_datetime(data: dict[str, Any]) -> dt.datetime:
+    cls, spec = data.get("class"), data.get("tz")
+    tz = tz_from_spec(spec) if spec else None
+    fold = data.get("fold")
+    if cls == "pandas":
+        import pandas as pd
+
+        stamp = pd.Timestamp(data["value"]).as_unit(data["unit"])
+        stamp = stamp.tz_convert(tz) if tz is not None else stamp
+        return stamp.replace(fold=fold) if fold is not None else stamp
+    value = dt.datetime.fromisoformat(data["value"])
+    if tz is not None:
+        value = value.astimezone(tz)
+        if hasattr(tz, "normalize"):  # pytz
+            value = tz.normalize(value)
+    if fold is not None:
+        value = value.replace(fold=fold)
+    if cls == "pendulum":
+        import pendulum
+
+        fields = (value.year, value.month, value.day, value.hour, value.minute, value.second)
+        return pendulum.DateTime(*fields, value.microsecond, tzinfo=value.tzinfo, fold=value.fold)
+    return value
+
+
+def same_datetime(a: dt.datetime, b: Any) -> bool:
+    """``a`` and ``b`` are the same datetime: class, instant, wall time, fold and timezone."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or a.replace(tzinfo=None) != b.replace(tzinfo=None) or a.fold != b.fold:
+        return False
+    if getattr(a, "unit", None) != getattr(b, "unit", None):
+        return False
+    return same_tz(a.tzinfo, b.tzinfo) and (a.tzinfo is None or a.utcoffset() == b.utcoffset())
+
+
+def same_tz(a: Any, b: Any) -> bool:
+    """The same timezone object, or an identical one (same class, same name and definition)."""
+    return a is b or (type(a) is type(b) and repr(a) == repr(b) and str(a) == str(b))
+
+
+def tz_spec(tz: Any) -> dict[str, Any] | None:
+    """A JSON description that :func:`tz_from_spec` rebuilds ``tz`` from (``None`` if it cannot)."""
+    spec: dict[str, Any]
+    module = type(tz).__module__.split(".", 1)[0]
+    if type(tz) is dt.timezone:
+        spec = {"kind": "timezone", "seconds": tz.utcoffset(None).total_seconds(), "name": tz.tzname(None)}
+    elif module in ("zoneinfo", "pendulum") and getattr(tz, "key", None):
+        spec = {"kind": module, "key": tz.key}
+    elif module == "pendulum" and isinstance(getattr(tz, "offset", None), int):
+        spec = {"kind": "pendulum-fixed", "seconds": tz.offset, "name": tz.name}
+    elif module == "pytz":
+        zone = getattr(tz, "zone", None)
+        spec = {"kind": "pytz", "zone": zone} if zone else {"kind": "pytz-fixed", "minutes": tz._minutes}
+    elif module == "dateutil" and type(tz).__name__ == "tzutc":
+        spec = {"kind": "dateutil-utc"}
+    elif module == "dateutil" and getattr(tz, "_filename", None):
+        spec = {"kind": "dateutil", "name": tz._filename}
+    else:
+        return None
+    try:
+        rebuilt = tz_from_spec(spec)
+    except Exception:
+        return None
+    return spec if same_tz(tz, rebuilt) else None
+
+
+def tz_from_spec(spec: dict[str, Any]) -> Any:
+    kind = spec["kind"]
+    if kind == "timezone":
+        offset = dt.timedelta(seconds=spec["seconds"])
+        if offset == dt.timedelta(0) and spec["name"] == dt.timezone.utc.tzname(None):
+            return dt.timezone.utc
+        unnamed = dt.timezone(offset)
+        return unnamed if spec["name"] == unnamed.tzname(None) else dt.timezone(offset, spec["name"])
+    if kind == "zoneinfo":
+        import zoneinfo
+
+        return zoneinfo.ZoneInfo(spec["key"])
+    if kind == "pendulum":
+        import pendulum
+
+        return pendulum.timezone(spec["key"])
+    if kind == "pendulum-fixed":
+        import pendulum
+
+        return pendulum.FixedTimezone(spec["seconds"], name=spec["name"])
+    if kind == "pytz":
+        import pytz
+
+        return pytz.timezone(spec["zone"])
+    if kind == "pytz-fixed":
+        import pytz
+
+        return pytz.FixedOffset(spec["minutes"])
+    if kind == "dateutil":
+        from dateutil import tz
+
+        return tz.gettz(spec["name"])
+    if kind == "dateutil-utc":
+        from dateutil import tz
+
+        return tz.tzutc()
+    raise ValueError(f"Unknown timezone kind {kind!r}: written by a newer airflow-mlops-provider?")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SECTION = "mlops"
@@ -32,16 +32,19 @@ class ArtifactSettings:
     :param deduplicate: store identical bytes once, content-addressed under ``<root>/_cas/``.
     :param retention_days: age in days past which ``airflow mlops gc`` reports artifacts that XCom
         rows still refer to (0: off; it never deletes them on this setting alone).
+    :param store_timeout_seconds: how long one request to a remote store may wait to connect, or
+        for the next bytes of an answer, before it is retried (at most 3 attempts), then fails.
     """
 
     artifact_root: str
     conn_id: str | None = "aws_default"
     inline_threshold_bytes: int = 4096
     allow_pickle: bool = True
-    signing_key: bytes | None = None
+    signing_key: bytes | None = field(default=None, repr=False)  # never in logs or reprs
     parquet_compression: str = "zstd"
     deduplicate: bool = False
     retention_days: int = 0
+    store_timeout_seconds: float = 60.0
 
     @classmethod
     def from_airflow_config(cls) -> ArtifactSettings:
@@ -60,4 +63,5 @@ class ArtifactSettings:
             parquet_compression=(conf.get(SECTION, "parquet_compression", fallback="zstd") or "none"),
             deduplicate=conf.getboolean(SECTION, "deduplicate", fallback=False),
             retention_days=conf.getint(SECTION, "retention_days", fallback=0),
+            store_timeout_seconds=conf.getfloat(SECTION, "store_timeout_seconds", fallback=60.0),
         )

@@ -7,6 +7,8 @@ go through :class:`ArtifactManager`.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,7 +21,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_mlops_provider.artifacts import codec, lineage
+from airflow_mlops_provider.artifacts import codec, layout, lineage
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
 from airflow_mlops_provider.artifacts.refs import ArtifactRef
@@ -74,7 +76,16 @@ class ArtifactManager:
     ) -> None:
         self.settings = settings or ArtifactSettings.from_airflow_config()
         self.registry = serializers or registry
-        self.store = ArtifactStore(self.settings.artifact_root, self.settings.conn_id)
+        self.store = ArtifactStore(
+            self.settings.artifact_root, self.settings.conn_id, self.settings.store_timeout_seconds
+        )
+
+    def __reduce__(self) -> Any:
+        # The settings hold the signing key: a manager must never end up in a pickle (or the store).
+        raise TypeError(
+            "An ArtifactManager holds the [mlops] settings, secrets included, and is never pickled; "
+            "pickle ArtifactRef handles (they pickle as references) or the values themselves."
+        )
 
     @classmethod
     def configured(cls) -> ArtifactManager:
@@ -361,7 +372,9 @@ class _ValueWriter:
         self.folder: str | None = None
         self.count = 0
 
-    def write_leaf(self, value: Any) -> dict[str, Any]:
+    def write_leaf(self, value: Any) -> Any:
+        if isinstance(value, ArtifactRef):
+            return self.write_handle(value)
         settings = self.manager.settings
         declined: list[str] = []
         for serializer in self.manager.registry.candidates(value, settings):
@@ -451,6 +464,63 @@ class _ValueWriter:
             )
         lineage.report_asset(reference, output=True)
         return reference.to_row()
+
+    def write_handle(self, handle: ArtifactRef[Any]) -> Any:
+        """A task returns a handle it received: store a reference to the same bytes, never the handle.
+
+        The data object (and its sidecars and preview) is copied into this value's write folder (a
+        server-side copy on object stores), or, for a deduplicated artifact, linked to the same
+        shared object: purging or garbage-collecting the upstream's folder leaves this one readable.
+        JSON values that hold references of their own, and inline values, are written afresh.
+        """
+        reference = handle.reference
+        if reference is None:
+            return codec.encode(handle.load(), leaf=self.write_leaf)
+        try:
+            serializer: Serializer | None = self.manager.serializer(reference)
+        except LookupError:  # not installed here: the bytes can still be copied
+            serializer = None
+        if getattr(serializer, "returns_encoded", False):  # its references live in the upstream's folder
+            return codec.encode(handle.load(), leaf=self.write_leaf)
+        store = self.manager.store
+        if self.folder is None:
+            self.folder = store.new_write_dir(self.producer)
+        index = self.count
+        self.count += 1
+        name = posixpath.basename(reference.uri)
+        data_url = f"{self.folder}/{index}{name[len(name.split('.', 1)[0]) :]}"
+        details = {**reference.details, "copied_from": reference.uri}
+        copy = dataclasses.replace(reference, uri=data_url, producer=self.producer, details=details)
+        try:
+            if reference.blob is not None:
+                store.put_bytes(layout.link(data_url, reference.sha256), b"")
+                if not store.exists(reference.blob):
+                    raise self.manager.missing(reference)
+            else:
+                store.copy(reference.uri, data_url)
+            for suffix in reference.details.get("sidecars") or {}:
+                store.copy(reference.sibling(suffix), copy.sibling(suffix))
+            with contextlib.suppress(ArtifactNotFoundError):
+                store.copy(reference.preview_uri, copy.preview_uri)
+        except ArtifactNotFoundError as err:
+            raise self.manager.missing(reference) from err
+        try:
+            source = Manifest.from_json(store.get_bytes(reference.manifest_uri))
+            media_type, versions = source.media_type, source.versions
+        except (ArtifactNotFoundError, ValueError, KeyError, TypeError):
+            media_type = serializer.media_type if serializer else Serializer.media_type
+            versions = {}
+        manifest = Manifest(
+            artifact_id=uuid.uuid4().hex,
+            reference=copy,
+            media_type=media_type,
+            created_at=_now(),
+            versions={**versions, "airflow_mlops_provider": __version__},
+            execution=lineage.execution(),
+        )
+        store.put_bytes(copy.manifest_uri, manifest.to_json())
+        lineage.report_asset(copy, output=True)
+        return copy.to_row()
 
     def _preview(self, serializer: Serializer, value: Any, details: dict[str, Any]) -> bytes | None:
         """The serializer's preview as JSON bytes; a failing preview never fails the task."""

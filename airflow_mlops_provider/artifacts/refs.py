@@ -72,6 +72,14 @@ class ArtifactRef(Generic[T]):
         self._reader = reader
         self._value = value
 
+    def __reduce__(self) -> Any:
+        # A handle pickles as its reference (or inline value), never with its reader: the reader is
+        # the artifact manager, whose settings hold [mlops] signing_key. Unpickled, it reads through
+        # the manager configured where it is loaded.
+        if self._reference is None:
+            return (_inline_handle, (self._value,))
+        return (_stored_handle, (self._reference.to_row(),))
+
     @classmethod
     def from_value(cls, value: Any) -> ArtifactRef[Any]:
         """A handle on a value that was small enough to live inline in the XCom row."""
@@ -163,3 +171,14 @@ class ArtifactRef(Generic[T]):
                 f"{what}() needs a table artifact (a DataFrame, a pyarrow Table...); this one is {kind}."
             )
         return serializer
+
+
+def _inline_handle(value: Any) -> ArtifactRef[Any]:
+    return ArtifactRef.from_value(value)
+
+
+def _stored_handle(row: dict[str, Any]) -> ArtifactRef[Any]:
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+    from airflow_mlops_provider.artifacts.manifest import Reference
+
+    return ArtifactRef(Reference.from_row(row), ArtifactManager.configured())

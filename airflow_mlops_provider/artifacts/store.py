@@ -9,6 +9,7 @@ torn write on an exotic filesystem is refused rather than returned.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
@@ -34,6 +35,27 @@ if TYPE_CHECKING:
 
 # S3 keys are limited to 1,024 bytes (layout.safe_component caps each id segment to fit).
 MAX_KEY_BYTES = 1024
+S3_SCHEMES = ("s3", "s3a", "s3n")
+# Attempts per request on S3 (botocore's retries; s3fs's own retry loop is turned off so the two do
+# not multiply), unless the connection's ``config_kwargs`` sets ``retries`` itself.
+S3_ATTEMPTS = 3
+
+_TIMEOUT_ERRORS = {"TimeoutError", "timeout", "ReadTimeoutError", "ConnectTimeoutError", "FSTimeoutError"}
+_CONNECTION_ERRORS = {
+    "ConnectionError",
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "ClientConnectionError",
+    "ClientPayloadError",
+    "ServerDisconnectedError",
+    "IncompleteRead",
+}
+_DISK_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the filesystem",
+    errno.EROFS: "read-only filesystem",
+}
 
 
 @dataclass(frozen=True)
@@ -63,18 +85,29 @@ def _modified(details: dict[str, Any]) -> datetime | None:
 
 
 class HashingWriter:
-    """A write-only stream that hashes and counts what passes through it."""
+    """A write-only stream that hashes and counts what passes through it.
+
+    The first error the store's stream raises is kept in :attr:`failure`: a serializer may wrap it
+    in its own error (or swallow it), and the store still reports it as the store fault it is.
+    """
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._sha = hashlib.sha256()
         self.size = 0
         self.closed = False
+        self.failure: BaseException | None = None
 
     def write(self, data: Any) -> int:
+        if self.failure is not None:  # never write past a failure: the object would have a hole
+            raise OSError(f"The artifact store failed earlier in this write: {self.failure}")
         view = memoryview(data).cast("B")
+        try:
+            self._raw.write(view)
+        except Exception as err:
+            self.failure = err
+            raise
         self._sha.update(view)
-        self._raw.write(view)
         self.size += view.nbytes
         return view.nbytes
 
@@ -101,6 +134,15 @@ class HashingWriter:
         return self._sha.hexdigest()
 
 
+def _without_expect_continue(fs: Any) -> None:
+    """Send uploads without ``Expect: 100-continue``: aiohttp waits for the ``100 Continue`` with no
+    timeout at all, so a PUT to an endpoint that accepts the connection and never answers would hang
+    whatever the read timeout."""
+    from botocore.handlers import add_expect_header
+
+    fs.s3.meta.events.unregister("before-call.s3", add_expect_header)
+
+
 class ArtifactStore:
     """Reads and writes artifact objects under one root URL.
 
@@ -108,9 +150,10 @@ class ArtifactStore:
     :param conn_id: Airflow connection used to reach the root (ignored by the local filesystem).
     """
 
-    def __init__(self, root: str, conn_id: str | None = None) -> None:
+    def __init__(self, root: str, conn_id: str | None = None, timeout: float = 60.0) -> None:
         self.root = root.rstrip("/")
         self.conn_id = conn_id
+        self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root!r}, conn_id={self.conn_id!r})"
@@ -125,7 +168,18 @@ class ArtifactStore:
     @cached_property
     def fs(self) -> AbstractFileSystem:
         with self._errors("connect to", self.root):
-            return self._root_path.fs
+            scheme = self.root.split("://", 1)[0]
+            if scheme not in S3_SCHEMES:
+                return self._root_path.fs
+            from airflow.sdk.io.fs import get_fs
+
+            # Bounded requests: botocore's connect and read timeouts, and a bounded number of attempts
+            # (s3fs would otherwise retry botocore's retries: 25 attempts, for ever on a silent endpoint).
+            fs = get_fs(scheme, self.conn_id, {"connect_timeout": self.timeout, "read_timeout": self.timeout})
+            fs.config_kwargs.setdefault("retries", {"total_max_attempts": S3_ATTEMPTS, "mode": "standard"})
+            fs.retries = 1
+            _without_expect_continue(fs)
+            return fs
 
     @cached_property
     def is_local(self) -> bool:
@@ -196,19 +250,40 @@ class ArtifactStore:
         except ArtifactError:
             raise
         except FileNotFoundError as err:
-            if action == "read":
+            if action in ("read", "copy"):
                 raise ArtifactNotFoundError(f"No object at {url}.") from err
             raise ArtifactStoreError(
                 f"Could not {action} {url}: the bucket or folder does not exist ({err}). Create it, or "
                 f"point [mlops] artifact_root (now {self.root}) at an existing one."
             ) from err
         except Exception as err:
-            via = f" through connection {self.conn_id!r}" if self.conn_id and not self._maybe_local else ""
-            raise ArtifactStoreError(
-                f"Could not {action} {url}{via}: {type(err).__name__}: {err}. Check that the artifact "
-                f"root {self.root} ([mlops] artifact_root) is reachable and that the connection's "
-                "credentials may read and write there."
-            ) from err
+            raise self.failed(action, url, err) from err
+
+    def failed(self, action: str, url: str, err: BaseException) -> ArtifactStoreError:
+        """The error for a store fault: the URL, the root, the connection and the cause."""
+        via = f" through connection {self.conn_id!r}" if self.conn_id and not self._maybe_local else ""
+        cause = self._cause(err)
+        return ArtifactStoreError(
+            f"Could not {action} {url}{via}: {cause + ': ' if cause else ''}{type(err).__name__}: {err}. "
+            f"Check that the artifact root {self.root} ([mlops] artifact_root) is reachable, has room, "
+            "and that the connection's credentials may read and write there."
+        )
+
+    def _cause(self, err: BaseException) -> str:
+        """What went wrong, in words (no space, timed out, connection lost), from the error chain."""
+        seen: BaseException | None = err
+        for _ in range(10):
+            if seen is None:
+                break
+            if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
+                return _DISK_ERRNOS[seen.errno]
+            names = {cls.__name__ for cls in type(seen).__mro__}
+            if names & _TIMEOUT_ERRORS:
+                return f"timed out ([mlops] store_timeout_seconds = {self.timeout:g})"
+            if names & _CONNECTION_ERRORS or isinstance(seen, ConnectionError):
+                return "connection to the store lost or refused"
+            seen = seen.__cause__ or seen.__context__
+        return ""
 
     @property
     def _maybe_local(self) -> bool:
@@ -229,9 +304,15 @@ class ArtifactStore:
         writer = HashingWriter(raw)
         try:
             yield writer
-        except BaseException:
+        except BaseException as err:
             self._abort(raw, target)
+            if writer.failure is not None and not isinstance(err, ArtifactStoreError):
+                # The sink failed: whatever the serializer made of it, it is a store fault.
+                raise self.failed("write", url, writer.failure) from writer.failure
             raise
+        if writer.failure is not None:  # the serializer swallowed the sink's error
+            self._abort(raw, target)
+            raise self.failed("write", url, writer.failure) from writer.failure
         with self._errors("write", url):
             raw.close()
             if target != path:
@@ -247,6 +328,24 @@ class ArtifactStore:
         with contextlib.suppress(Exception):
             if self.is_local:
                 self.fs.rm(target)
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy one object to a new URL under the root (a server-side copy on object stores); the
+        copy appears whole or not at all."""
+        source_path, target_path = self.fs_path(source), self.fs_path(target)
+        with self._errors("copy", source):
+            if self.is_local:
+                self.fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
+                temporary = f"{target_path}.tmp-{uuid.uuid4().hex[:8]}"
+                try:
+                    self.fs.copy(source_path, temporary)
+                    os.replace(temporary, target_path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.remove(temporary)
+                    raise
+            else:
+                self.fs.copy(source_path, target_path)
 
     def put_bytes(self, url: str, data: bytes) -> None:
         with self.open_write(url) as out:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -57,19 +58,16 @@ def default_spool_dir() -> Path:
     return Path(airflow_home(), *SPOOL_SUBDIR)
 
 
-_store_cache: dict[tuple[str, str | None], SnapshotStore] = {}
-
-
 def default_store() -> SnapshotStore:
-    """The snapshot store on the configured ``[mlops] artifact_root`` (one per root/connection)."""
-    from airflow_mlops_provider.artifacts.config import ArtifactSettings
-    from airflow_mlops_provider.artifacts.store import ArtifactStore
+    """The snapshot store on the configured artifact store (``ArtifactManager.configured()``)."""
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
-    settings = ArtifactSettings.from_airflow_config()
-    key = (settings.artifact_root, settings.conn_id)
-    if key not in _store_cache:
-        _store_cache[key] = SnapshotStore(ArtifactStore(settings.artifact_root, settings.conn_id))
-    return _store_cache[key]
+    return _snapshot_store(ArtifactManager.configured().store)
+
+
+@functools.lru_cache(maxsize=4)
+def _snapshot_store(store: Any) -> SnapshotStore:
+    return SnapshotStore(store)
 
 
 def _iso(value: Any) -> str | None:

@@ -7,6 +7,7 @@ calling :meth:`CloudpickleSerializer.read`; previews and the web server never ca
 from __future__ import annotations
 
 import contextlib
+import functools
 import pickle
 import platform
 import reprlib
@@ -37,9 +38,7 @@ class CloudpickleSerializer(Serializer):
         return settings.allow_pickle
 
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
-        import cloudpickle
-
-        cloudpickle.dump(value, sink, protocol=pickle.HIGHEST_PROTOCOL)
+        _exact_pickler_class()(sink, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
         details: dict[str, Any] = {"class": qualified_name(type(value)), "repr": _safe_repr(value)}
         get_params = getattr(value, "get_params", None)
         if callable(get_params):  # scikit-learn estimators: hyperparameters are useful lineage
@@ -66,6 +65,33 @@ class CloudpickleSerializer(Serializer):
             "cloudpickle": cloudpickle.__version__,
             **module_version(value),
         }
+
+
+def _pendulum_datetime(fields: tuple[int, ...], tzinfo: Any, fold: int) -> Any:
+    """Rebuild a pendulum ``DateTime`` with its ``fold`` (see :class:`_ExactPickler`)."""
+    import pendulum
+
+    return pendulum.DateTime(*fields, tzinfo=tzinfo, fold=fold)
+
+
+@functools.cache
+def _exact_pickler_class() -> type:
+    import cloudpickle
+
+    class ExactPickler(cloudpickle.Pickler):
+        """cloudpickle, plus exactness where a library's own pickling loses information.
+
+        pendulum ``DateTime`` pickles without ``fold``: at a wall time that happens twice (the end
+        of daylight saving time) it would come back as the other instant, and still compare equal.
+        """
+
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj).__module__.startswith("pendulum") and type(obj).__name__ == "DateTime":
+                fields = (obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second, obj.microsecond)
+                return _pendulum_datetime, (fields, obj.tzinfo, obj.fold)
+            return super().reducer_override(obj)
+
+    return ExactPickler
 
 
 def _safe_repr(value: Any) -> str:

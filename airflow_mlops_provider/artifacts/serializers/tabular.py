@@ -38,6 +38,13 @@ FOOTER_SIDECAR = "footer.parquet"
 _MAX_DTYPES_IN_SUMMARY = 100
 _SERIES_NAME_KEY = b"airflow_mlops.series_name"
 _EMPTY_CATEGORIES_KEY = b"airflow_mlops.empty_categories"
+# What the read restores so that a pandas value comes back exactly (see _exact_plan).
+_EXACT_KEY = b"airflow_mlops.exact"
+_OBJECT_HINT = (
+    "give the column one type (e.g. df[col].astype(str)), or enable [mlops] allow_pickle to store the "
+    "value as a pickle"
+)
+_TZ_HINT = "convert it to a zoneinfo timezone (tz_convert), or enable [mlops] allow_pickle"
 
 
 def _row_group_size(table: pa.Table) -> int:
@@ -109,9 +116,12 @@ class _ParquetSerializer(TableSerializer):
 
         try:
             table = self.to_arrow(value)
-        except (pa.ArrowException, ValueError, TypeError) as err:
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as err:
             raise SerializerDeclined(f"Parquet cannot hold this {type(value).__name__}: {err}") from err
-        metadata = write_parquet(table, sink, settings)
+        try:
+            metadata = write_parquet(table, sink, settings)
+        except pa.ArrowNotImplementedError as err:  # e.g. a struct without fields (empty dicts)
+            raise SerializerDeclined(f"Parquet cannot hold this {type(value).__name__}: {err}") from err
         dtypes = self.dtypes(value, table)
         return {
             "rows": table.num_rows,
@@ -220,7 +230,12 @@ class PandasDataFrameSerializer(_ParquetSerializer):
             raise ValueError("column names are not unique")
         if not all(isinstance(c, str) for c in value.columns):
             raise ValueError("column names are not all strings")
+        plan = _exact_plan(value)
         table = pa.Table.from_pandas(value, preserve_index=None)
+        if plan:
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), _EXACT_KEY: json.dumps(plan).encode()}
+            )
         if len(value) == 0:
             # Parquet keeps categories in the data's dictionary pages: an empty frame has none.
             table = table.replace_schema_metadata(
@@ -232,11 +247,14 @@ class PandasDataFrameSerializer(_ParquetSerializer):
         return value
 
     def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
-        raw_categories = (table.schema.metadata or {}).get(_EMPTY_CATEGORIES_KEY)
+        metadata = table.schema.metadata or {}
+        raw_categories = metadata.get(_EMPTY_CATEGORIES_KEY)
         # Free each Arrow column as soon as it is converted: peak memory stays near one copy.
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
-        return _restore_categories(frame, raw_categories) if raw_categories else frame
+        if raw_categories:
+            frame = _restore_categories(frame, raw_categories)
+        return _restore_exact(frame, json.loads(metadata[_EXACT_KEY])) if _EXACT_KEY in metadata else frame
 
     def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
         return {str(name): str(dtype) for name, dtype in value.dtypes.items()}
@@ -254,7 +272,10 @@ class PandasSeriesSerializer(PandasDataFrameSerializer):
     def to_arrow(self, value: Any) -> pa.Table:
         from airflow_mlops_provider.artifacts import codec
 
-        table = super().to_arrow(value.to_frame(name="value"))
+        try:
+            table = super().to_arrow(value.to_frame(name="value"))
+        except SerializerDeclined as err:
+            raise SerializerDeclined(str(err).replace("column 'value'", "the series' values", 1)) from err
         try:
             name = json.dumps(codec.encode(value.name)).encode()
         except codec.NotEncodable as err:
@@ -264,8 +285,11 @@ class PandasSeriesSerializer(PandasDataFrameSerializer):
     def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
         from airflow_mlops_provider.artifacts import codec
 
-        raw_name = (table.schema.metadata or {}).get(_SERIES_NAME_KEY, b"null")
+        metadata = table.schema.metadata or {}
+        raw_name = metadata.get(_SERIES_NAME_KEY, b"null")
         frame = table.to_pandas()
+        if _EXACT_KEY in metadata:
+            frame = _restore_exact(frame, json.loads(metadata[_EXACT_KEY]))
         series = frame.iloc[:, 0]
         series.name = codec.decode(json.loads(raw_name), lambda ref: None)
         return series
@@ -389,3 +413,242 @@ def _restore_categories(frame: Any, raw: bytes) -> Any:
             categories = pd.Index(codec.decode(spec["categories"], lambda ref: None), dtype=spec["dtype"])
             frame[name] = frame[name].astype(pd.CategoricalDtype(categories, ordered=spec["ordered"]))
     return frame
+
+
+# -- exactness: what Parquet (through Arrow) cannot give back by itself ------------------------------
+#
+# pyarrow's pandas metadata keeps dtypes, index and categories, but not everything: an object column
+# comes back as ``str`` (or int64, float64, lists...), its missing values as NaN whatever marker the
+# user had, a DatetimeIndex without its ``freq`` and some timezones as another tzinfo type. At write
+# time each such thing is either recorded (under _EXACT_KEY) so that the read restores it, or the
+# value is declined with the reason, so the manager falls back to the next serializer (cloudpickle
+# where allowed): a value comes back exactly as it was, or it is not written as Parquet.
+
+
+def _decline(what: str, why: str, todo: str = _OBJECT_HINT) -> SerializerDeclined:
+    return SerializerDeclined(f"{what} {why}, so Parquet would not give it back exactly; {todo}")
+
+
+def _label(name: Any, index: bool = False) -> str:
+    return f"index level {name!r}" if index else f"column {name!r}"
+
+
+def _null_marker(values: Any, mask: Any, what: str) -> str | None:
+    """The one kind of missing value an object array holds (``None`` if it holds none)."""
+    kinds = {type(v) for v in values[mask]}
+    if not kinds:
+        return None
+    markers = {_NULL_MARKERS.get(kind.__name__) for kind in kinds}
+    if None in markers or len(markers) > 1:
+        names = ", ".join(sorted(kind.__name__ for kind in kinds))
+        raise _decline(what, f"holds missing values of the types {names}")
+    (marker,) = markers
+    return marker
+
+
+_NULL_MARKERS = {"NoneType": "none", "float": "nan", "NAType": "na", "NaTType": "nat"}
+
+
+def _marker_value(marker: str) -> Any:
+    import pandas as pd
+
+    return {"none": None, "nan": float("nan"), "na": pd.NA, "nat": pd.NaT}[marker]
+
+
+def _restore_objects(values: Any, marker: str | None) -> Any:
+    """A column or index level read back from Arrow (a pandas Series or Index) as the object array
+    it was written from."""
+    import numpy as np
+
+    mask = np.asarray(values.isna())  # vectorized on what Arrow read (str, numbers), unlike on objects
+    out = values.to_numpy(dtype=object, copy=values.dtype == object)
+    if marker is not None and mask.any():
+        out[mask] = _marker_value(marker)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """``a`` and ``b`` are the same value of the same type (recursively, NaN equal to NaN)."""
+    import datetime as dt
+    import math
+
+    from airflow_mlops_provider.artifacts import codec
+
+    if type(a) is not type(b):
+        return False
+    if a is b:
+        return True
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dt.datetime):
+        return codec.same_datetime(a, b)
+    if isinstance(a, dt.time):
+        return a == b and a.fold == b.fold and codec.same_tz(a.tzinfo, b.tzinfo)
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _tz_spec(tz: Any, what: str) -> dict[str, Any]:
+    """How to rebuild ``tz`` exactly; declined when it cannot be."""
+    from airflow_mlops_provider.artifacts import codec
+
+    spec = codec.tz_spec(tz)
+    if spec is None:
+        raise _decline(what, f"has the timezone {tz!r} ({type(tz).__qualname__})", _TZ_HINT)
+    return spec
+
+
+def _exact_plan(frame: Any) -> dict[str, Any]:
+    """What the read must restore to give ``frame`` back exactly; declines what it cannot."""
+    import pandas as pd
+
+    plan: dict[str, Any] = {}
+    objects: dict[str, str | None] = {}
+    zones: dict[str, dict[str, Any]] = {}
+    for position, name in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        what = _label(name)
+        if series.dtype == object:
+            objects[name] = _check_objects(series.to_numpy(), what)
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+            zones[name] = _tz_spec(series.dtype.tz, what)
+    if objects:
+        plan["objects"] = objects
+    if zones:
+        plan["tz"] = zones
+    index = _index_plan(frame.index)
+    if index:
+        plan["index"] = index
+    return plan
+
+
+def _check_objects(values: Any, what: str) -> str | None:
+    """The missing-value marker of an object array, after checking that Arrow gives it back exactly."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mask = pd.isna(values)
+    marker = _null_marker(values, mask, what)
+    present = values[~mask] if marker is not None else values
+    kinds = set(map(type, present))
+    if kinds <= {str}:
+        return marker  # Arrow strings: known to read back as the same str values
+    try:
+        table = pa.Table.from_pandas(pd.DataFrame({"v": values}, dtype=object), preserve_index=False)
+        back = _restore_objects(table.to_pandas()["v"], marker)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as err:
+        raise _decline(what, f"holds values Arrow cannot convert ({type(err).__name__}: {err})") from err
+    if _has_empty_struct(table.schema.field(0).type):
+        raise _decline(what, "holds empty dicts, which Parquet cannot store (a struct without fields)")
+    for position, (old, new) in enumerate(zip(values, back, strict=True)):
+        if not mask[position] and not _same(old, new):
+            raise _decline(
+                what,
+                f"holds values of the types {', '.join(sorted(k.__qualname__ for k in kinds))}: its value "
+                f"{_short(old)} at row {position} would read back as {_short(new)}",
+            )
+    return marker
+
+
+def _has_empty_struct(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        fields = [arrow_type.field(i).type for i in range(arrow_type.num_fields)]
+        return not fields or any(_has_empty_struct(f) for f in fields)
+    if (
+        pa.types.is_list(arrow_type)
+        or pa.types.is_large_list(arrow_type)
+        or pa.types.is_fixed_size_list(arrow_type)
+    ):
+        return _has_empty_struct(arrow_type.value_type)
+    if pa.types.is_map(arrow_type):
+        return _has_empty_struct(arrow_type.key_type) or _has_empty_struct(arrow_type.item_type)
+    return False
+
+
+def _short(value: Any) -> str:
+    text = f"{value!r} ({type(value).__qualname__})"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _index_plan(index: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    plan: dict[str, Any] = {}
+    levels = [index.get_level_values(i) for i in range(index.nlevels)]
+    objects: dict[str, str | None] = {}
+    zones: dict[str, dict[str, Any]] = {}
+    for position, level in enumerate(levels):
+        what = _label(level.name if level.name is not None else position, index=True)
+        if level.dtype == object:
+            objects[str(position)] = _check_objects(level.to_numpy(), what)
+        elif isinstance(level.dtype, pd.DatetimeTZDtype):
+            zones[str(position)] = _tz_spec(level.dtype.tz, what)
+    if objects:
+        plan["objects"] = objects
+    if zones:
+        plan["tz"] = zones
+    freq = getattr(index, "freq", None)
+    if freq is not None and not isinstance(index, pd.PeriodIndex):
+        plan["freq"] = freq.freqstr
+        try:
+            pd.tseries.frequencies.to_offset(plan["freq"])
+        except ValueError as err:
+            raise _decline("the index", f"has the frequency {freq!r}", "enable [mlops] allow_pickle") from err
+    return plan
+
+
+def _restore_exact(frame: Any, plan: dict[str, Any]) -> Any:
+    """Undo what Arrow changed (see :func:`_exact_plan`) in a frame read back."""
+    import pandas as pd
+
+    from airflow_mlops_provider.artifacts import codec
+
+    restored = {}
+    for name, marker in (plan.get("objects") or {}).items():
+        if name in frame.columns:
+            restored[name] = _restore_objects(frame[name], marker)
+    for name, spec in (plan.get("tz") or {}).items():
+        if name in frame.columns and isinstance(frame[name].dtype, pd.DatetimeTZDtype):
+            tz = codec.tz_from_spec(spec)
+            if not codec.same_tz(frame[name].dtype.tz, tz):
+                frame[name] = frame[name].dt.tz_convert(tz)
+    for name, values in restored.items():
+        frame[name] = pd.Series(values, index=frame.index, dtype=object, name=frame[name].name)
+    index_plan = plan.get("index")
+    if index_plan:
+        frame.index = _restore_index(frame.index, index_plan)
+    return frame
+
+
+def _restore_index(index: Any, plan: dict[str, Any]) -> Any:
+    import pandas as pd
+
+    from airflow_mlops_provider.artifacts import codec
+
+    objects, zones = plan.get("objects") or {}, plan.get("tz") or {}
+    if objects or zones:
+        levels = []
+        for position in range(index.nlevels):
+            level = index.get_level_values(position)
+            key = str(position)
+            if key in objects:
+                level = pd.Index(_restore_objects(level, objects[key]), dtype=object, name=level.name)
+            elif key in zones and isinstance(level.dtype, pd.DatetimeTZDtype):
+                tz = codec.tz_from_spec(zones[key])
+                if not codec.same_tz(level.dtype.tz, tz):
+                    level = level.tz_convert(tz)
+            levels.append(level)
+        single = index.nlevels == 1
+        index = levels[0] if single else pd.MultiIndex.from_arrays(levels, names=index.names)
+    freq = plan.get("freq")
+    if freq is not None and isinstance(index, (pd.DatetimeIndex, pd.TimedeltaIndex)):
+        index = type(index)(index, freq=freq, name=index.name)
+    return index
