@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
-from airflow_mlops_provider.records import CheckRecord, MetricEntry, MetricRecord, TaskRecord
+from airflow_mlops_provider.records import CheckRecord, MetricRecord, TaskRecord
 
 
 def test_a_check_row_keeps_its_stored_shape() -> None:
@@ -55,7 +55,7 @@ def test_check_rows_without_a_status_get_one_from_passed_and_severity() -> None:
 def test_metric_entries_are_what_the_bounds_evaluation_recorded() -> None:
     gated = evaluate_metric("auc", 0.8, lower=0.5, regression=Regression(max_drop=0.1), history=[])
     breached = evaluate_metric("loss", 2.0, upper=1.0, severity="error")
-    record = MetricRecord("error", [MetricEntry.from_row(o.to_entry()) for o in (gated, breached)])
+    record = MetricRecord("error", [gated, breached])
     row = record.to_row()
     assert row["kind"] == "metric" and [m["status"] for m in row["metrics"]] == ["skipped", "failed"]
     assert row["metrics"][0]["skipped"].startswith("no earlier successful run")

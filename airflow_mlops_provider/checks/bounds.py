@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import numbers
 import statistics
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any
 
-MetricStatus = Literal["ok", "warning", "failed", "skipped"]
+from airflow_mlops_provider.records import MetricEntry
 
 
 @dataclass(frozen=True)
@@ -85,39 +85,6 @@ class Regression:
         }
 
 
-@dataclass
-class MetricOutcome:
-    """One metric value judged against its bounds and regression gate."""
-
-    name: str
-    value: float
-    lower: float | None
-    upper: float | None
-    breaches: list[str] = field(default_factory=list)
-    regression: dict[str, Any] | None = None
-    status: MetricStatus = "ok"
-
-    @property
-    def skipped(self) -> str | None:
-        """Why the regression gate could not run, when it could not."""
-        return (self.regression or {}).get("skipped")
-
-    def to_entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "name": self.name,
-            "value": self.value,
-            "lower": self.lower,
-            "upper": self.upper,
-            "breaches": self.breaches,
-            "status": self.status,
-        }
-        if self.regression is not None:
-            entry["regression"] = self.regression
-        if self.skipped:
-            entry["skipped"] = self.skipped
-        return entry
-
-
 def evaluate_metric(
     name: str,
     value: float,
@@ -127,22 +94,22 @@ def evaluate_metric(
     regression: Regression | None = None,
     history: list[float] | None = None,
     severity: str = "warning",
-) -> MetricOutcome:
+) -> MetricEntry:
     """Judge ``value``: a breach makes it ``failed`` (severity error) or ``warning``; otherwise a
     regression gate without history makes it ``skipped``; otherwise ``ok``."""
-    outcome = MetricOutcome(name, value, lower, upper)
+    outcome = MetricEntry(name, value, lower, upper)
     if lower is not None and value < lower:
         outcome.breaches.append(f"{name}={value:g} is below the lower bound {lower:g}")
     if upper is not None and value > upper:
         outcome.breaches.append(f"{name}={value:g} is above the upper bound {upper:g}")
     if regression is not None:
-        outcome.regression = regression.evaluate(value, list(history or []))
-        if outcome.regression["status"] == "failed":
-            reg = outcome.regression
+        reg = outcome.regression = regression.evaluate(value, list(history or []))
+        if reg["status"] == "failed":
             outcome.breaches.append(
                 f"{name}={value:g} regressed from the {reg['baseline']} {reg['baseline_value']:g} "
                 f"of the last {len(reg['history'])} successful run(s)"
             )
+        outcome.skipped = reg.get("skipped")
     if outcome.breaches:
         outcome.status = "failed" if severity == "error" else "warning"
     elif outcome.skipped:

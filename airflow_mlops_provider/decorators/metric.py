@@ -17,7 +17,7 @@ from airflow_mlops_provider import runtime
 from airflow_mlops_provider.checks.bounds import Regression, evaluate_metric
 from airflow_mlops_provider.checks.outcome import notify_for
 from airflow_mlops_provider.decorators.ml_task import MLDecoratedOperator
-from airflow_mlops_provider.records import METRICS_KEY, MetricEntry, MetricRecord, validate_severity
+from airflow_mlops_provider.records import METRICS_KEY, MetricRecord, validate_severity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,7 +82,7 @@ class MLMetricDecoratedOperator(MLDecoratedOperator):
             )
             for name, value in values.items()
         ]
-        record = MetricRecord(self.severity, [MetricEntry.from_row(o.to_entry()) for o in outcomes])
+        record = MetricRecord(self.severity, outcomes)
         breaches = [b for outcome in outcomes for b in outcome.breaches]
         if breaches:
             notify_for(record, self.notifier, context, self.log)
