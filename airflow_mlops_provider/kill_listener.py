@@ -21,27 +21,21 @@ whole command with it, so nothing is left to notice.
 
 from __future__ import annotations
 
-import atexit
 import copy
 import json
 import logging
-import os
-import queue
-import threading
-import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import hookimpl
 
+from airflow_mlops_provider._background import BackgroundQueue
 from airflow_mlops_provider.catalog._session import with_session
 from airflow_mlops_provider.catalog.task_logs import TaskExit, read_task_exit
 from airflow_mlops_provider.records import TASK_KEY
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -237,18 +231,7 @@ def notify_killed(killed: KilledTask, notifier: Any) -> dict[str, Any]:
     return notify([_fresh(one) for one in notifiers], killed.context(), log)
 
 
-def _reinit_after_fork(listener: KilledTaskListener) -> Callable[[], None]:
-    ref = weakref.ref(listener)
-
-    def hook() -> None:
-        target = ref()
-        if target is not None:
-            target._init_process_state()
-
-    return hook
-
-
-class KilledTaskListener:
+class KilledTaskListener(BackgroundQueue[tuple[str, str]]):
     """``on_dag_run_failed`` listener: queue + one daemon thread that finds killed tries and pages.
 
     Does nothing unless ``[mlops] killed_task_notifier`` is set.
@@ -257,22 +240,16 @@ class KilledTaskListener:
         queued runs to be examined and notified.
     """
 
+    thread_name = "mlops-killed-tasks"
+    exit_warning = "Killed-task notifier: %d failed run(s) were not examined before exit"
+
     def __init__(self, exit_timeout: float = 60.0, max_seen: int = 10_000) -> None:
-        self.exit_timeout = exit_timeout
         self.max_seen = max_seen
         self.stats = {"runs": 0, "killed": 0, "notified": 0, "failed": 0}
-        self._init_process_state()
-        self._atexit_registered = False
-        os.register_at_fork(after_in_child=_reinit_after_fork(self))
+        super().__init__(exit_timeout=exit_timeout)
 
     def _init_process_state(self) -> None:
-        """Fresh locks, queue and thread: after a fork the parent's are not usable in the child."""
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pid = os.getpid()
-        self._queue: queue.Queue[tuple[str, str]] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._pending = 0
+        super()._init_process_state()
         self._seen: OrderedDict[tuple[str, str, str, int, int], None] = OrderedDict()
 
     @hookimpl
@@ -284,43 +261,13 @@ class KilledTaskListener:
             log.exception("Could not queue the killed-task check of %r", dag_run)
 
     def enqueue(self, dag_id: str, run_id: str) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="mlops-killed-tasks", daemon=True)
-                self._thread.start()
-                if not self._atexit_registered:
-                    atexit.register(self._flush_at_exit)
-                    self._atexit_registered = True
-            self._pending += 1
-        self._queue.put((dag_id, run_id))
+        self.put((dag_id, run_id))
 
-    def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every queued run was examined; ``False`` on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
+    def handle(self, item: tuple[str, str]) -> None:
+        self.process(*item)
 
-    def _flush_at_exit(self) -> None:
-        if self._pid == os.getpid() and not self.flush(self.exit_timeout):
-            log.warning("Killed-task notifier: %d failed run(s) were not examined before exit", self._pending)
-
-    def _run(self) -> None:
-        while True:
-            dag_id, run_id = self._queue.get()
-            try:
-                self.process(dag_id, run_id)
-            except Exception:  # the thread must survive anything
-                log.exception("Killed-task notifier failed on %s/%s", dag_id, run_id)
-                self.stats["failed"] += 1
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+    def failed(self, item: tuple[str, str]) -> None:
+        self.stats["failed"] += 1
 
     def _first_time(self, killed: KilledTask) -> bool:
         key = (killed.dag_id, killed.run_id, killed.task_id, killed.map_index, killed.try_number)

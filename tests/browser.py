@@ -86,6 +86,18 @@ def login(page: Any, base_url: str, user: str, password: str) -> None:
     assert "_token" in cookies, f"no _token cookie after logging in as {user!r}: {cookies}"
 
 
+def open_run(page: Any, dag_id: str, run_id: str) -> None:
+    """Home page -> Dags -> the DAG -> Runs -> the run, by clicks only."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("link", name="Dags", exact=True).first.click()
+    page.get_by_role("link", name=dag_id, exact=True).first.click()
+    page.get_by_role("link", name="Runs", exact=True).first.click()
+    page.get_by_role("link", name=run_id, exact=True).first.click()
+    expect(page.get_by_role("heading", name=run_id)).to_be_visible()
+
+
 def click_link(page: Any, name: str, href_suffix: str | None = None) -> None:
     """Click the visible link named ``name`` (exactly); ``href_suffix`` tells apart links of the
     same name (e.g. the "ML" tab of a run, ``/plugin/mlops_run``, from the "ML" nav entry)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import chromium_page, login, open_ml_tab, require_browser, screenshot_on_failure
+from browser import chromium_page, login, open_ml_tab, open_run, require_browser, screenshot_on_failure
 from cluster import PASSWORD, USER, AirflowCluster, cluster_fixture, hidden_packages_dir
 
 if TYPE_CHECKING:
@@ -162,23 +162,11 @@ def _json_part(stdout: str) -> str:
     raise AssertionError(f"no JSON in the output:\n{stdout[-3000:]}")
 
 
-def _open_run(page: Any, run_id: str) -> None:
-    """Home page -> Dags -> the DAG -> Runs -> the run (clicks only)."""
-    from playwright.sync_api import expect
-
-    page.goto("/")
-    page.get_by_role("link", name="Dags", exact=True).first.click()
-    page.get_by_role("link", name=DAG_ID, exact=True).first.click()
-    page.get_by_role("link", name="Runs", exact=True).first.click()
-    page.get_by_role("link", name=run_id, exact=True).first.click()
-    expect(page.get_by_role("heading", name=run_id)).to_be_visible()
-
-
 def test_run_ml_tab_shows_the_graph_and_the_dataframe(page: Any, run_id: str) -> None:
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "nofab-run-ml-tab"):
-        _open_run(page, run_id)
+        open_run(page, DAG_ID, run_id)
         frame = open_ml_tab(page, "mlops_run")
         graph = frame.locator("svg#run-graph")
         expect(graph).to_be_visible()
@@ -206,7 +194,7 @@ def test_task_ml_tab_shows_the_artifact_and_the_code(page: Any, run_id: str) -> 
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "nofab-task-ml-tab"):
-        _open_run(page, run_id)
+        open_run(page, DAG_ID, run_id)
         # The run's task-instance list (the same links as the grid): click the task.
         task_link = page.get_by_role("link", name="load_orchard", exact=True)
         task_link.and_(page.locator('a[href*="/runs/"]')).first.click()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import chromium_page, login, open_ml_tab, require_browser, screenshot_on_failure
+from browser import chromium_page, login, open_ml_tab, open_run, require_browser, screenshot_on_failure
 from cluster import PASSWORD, USER, AirflowCluster, cluster_fixture
 
 if TYPE_CHECKING:
@@ -224,23 +224,11 @@ def page(cluster: AirflowCluster, history: dict[str, str]) -> Iterator[Any]:
         yield page
 
 
-def _open_run(page: Any, run_id: str) -> None:
-    """Home page -> Dags -> the DAG -> Runs -> the run (clicks only)."""
-    from playwright.sync_api import expect
-
-    page.goto("/")
-    page.get_by_role("link", name="Dags", exact=True).first.click()
-    page.get_by_role("link", name=DAG_ID, exact=True).first.click()
-    page.get_by_role("link", name="Runs", exact=True).first.click()
-    page.get_by_role("link", name=run_id, exact=True).first.click()
-    expect(page.get_by_role("heading", name=run_id)).to_be_visible()
-
-
 def test_ui_first_run_shows_skipped_gates(page: Any, history: dict[str, str]) -> None:
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "prod-first-run"):
-        _open_run(page, history["scheduled"])
+        open_run(page, DAG_ID, history["scheduled"])
         frame = open_ml_tab(page, "mlops_run")
         expect(frame.get_by_text("First run of this DAG.")).to_be_visible()
         drift = frame.locator("tr").filter(has=frame.get_by_role("cell", name="no_drift", exact=True))
@@ -254,7 +242,7 @@ def test_ui_run_compares_with_the_run_before_it(page: Any, history: dict[str, st
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "prod-backfill-run"):
-        _open_run(page, history["backfill_1"])
+        open_run(page, DAG_ID, history["backfill_1"])
         frame = open_ml_tab(page, "mlops_run")
         heading = frame.get_by_role("heading", name="Structure diff", exact=False)
         expect(heading).to_contain_text(f"against {history['regressed']}")
@@ -267,7 +255,7 @@ def test_ui_task_tabs_of_unmapped_and_mapped_tasks(page: Any, history: dict[str,
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "prod-unmapped-task"):
-        _open_run(page, history["cli"])
+        open_run(page, DAG_ID, history["cli"])
         task_link = page.get_by_role("link", name="extract", exact=True)
         task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
         expect(page.get_by_role("heading", name="extract")).to_be_visible()
@@ -281,7 +269,7 @@ def test_ui_task_tabs_of_unmapped_and_mapped_tasks(page: Any, history: dict[str,
         expect(frame.locator("pre.code")).to_contain_text("def extract() -> pd.DataFrame:")
 
     with screenshot_on_failure(page, "prod-mapped-task"):
-        _open_run(page, history["cli"])
+        open_run(page, DAG_ID, history["cli"])
         task_link = page.get_by_role("link", name="shard", exact=True)
         task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
         mapped_one = page.get_by_role("link", name="1", exact=True).and_(page.locator('a[href$="/mapped/1"]'))

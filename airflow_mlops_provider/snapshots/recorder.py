@@ -18,18 +18,14 @@ only if it was not recorded yet.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hashlib
 import json
 import logging
 import os
-import queue
-import threading
 import time
 import uuid
-import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import hookimpl
 from sqlalchemy import inspect as sa_inspect
 
+from airflow_mlops_provider._background import BackgroundQueue
 from airflow_mlops_provider.artifacts.config import airflow_home
 from airflow_mlops_provider.snapshots.model import DagSnapshot, sha256_text
 from airflow_mlops_provider.snapshots.store import SnapshotStore
@@ -169,19 +166,7 @@ def build_snapshot(
         return snapshot, provenance
 
 
-def _reinit_after_fork(recorder: SnapshotRecorder) -> Callable[[], None]:
-    """A fork hook that does not keep the recorder alive (recorders made in tests are collected)."""
-    ref = weakref.ref(recorder)
-
-    def hook() -> None:
-        target = ref()
-        if target is not None:
-            target._init_process_state()
-
-    return hook
-
-
-class SnapshotRecorder:
+class SnapshotRecorder(BackgroundQueue[SnapshotJob]):
     """Queue + daemon thread that records run snapshots with retries and a local spool.
 
     :param store: where snapshots go; ``None`` means the configured artifact root (resolved per job).
@@ -192,6 +177,9 @@ class SnapshotRecorder:
     :param max_queue: beyond this many pending jobs, new jobs are spooled directly.
     :param exit_timeout: how long process exit waits for pending jobs.
     """
+
+    thread_name = "mlops-snapshot-recorder"
+    exit_warning = "DAG snapshot recorder: %d job(s) still pending at exit were not recorded"
 
     def __init__(
         self,
@@ -212,22 +200,12 @@ class SnapshotRecorder:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.cooldown = cooldown
-        self.max_queue = max_queue
-        self.exit_timeout = exit_timeout
         self._builder = builder
         self.stats = {"recorded": 0, "skipped": 0, "spooled": 0, "unspooled": 0, "failed": 0}
-        self._init_process_state()
-        self._atexit_registered = False
-        os.register_at_fork(after_in_child=_reinit_after_fork(self))
+        super().__init__(exit_timeout=exit_timeout, max_queue=max_queue)
 
     def _init_process_state(self) -> None:
-        """Fresh locks, queue and thread: after a fork the parent's are not usable in the child."""
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pid = os.getpid()
-        self._queue: queue.Queue[SnapshotJob | None] = queue.Queue(maxsize=self.max_queue)
-        self._thread: threading.Thread | None = None
-        self._pending = 0
+        super()._init_process_state()
         self._down_until = 0.0
         self._spool_dirty = True  # a previous process may have left jobs behind
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -255,58 +233,17 @@ class SnapshotRecorder:
             if job.if_missing and job.key in self._seen:
                 self.stats["skipped"] += 1
                 return True
-            self._ensure_thread()
-            try:
-                self._queue.put_nowait(job)
-            except queue.Full:
-                pass
-            else:
-                self._pending += 1
-                return True
-        self._spool(job, None, {})
+        if not self.put(job):
+            self._spool(job, None, {})
         return True
-
-    def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._thread = threading.Thread(target=self._run, name="mlops-snapshot-recorder", daemon=True)
-        self._thread.start()
-        if not self._atexit_registered:
-            atexit.register(self._flush_at_exit)
-            self._atexit_registered = True
-
-    def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every queued job is recorded or spooled; returns ``False`` on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
-
-    def _flush_at_exit(self) -> None:
-        if self._pid == os.getpid() and not self.flush(self.exit_timeout):
-            log.warning(
-                "DAG snapshot recorder: %d job(s) still pending at exit were not recorded", self._pending
-            )
 
     # -- background thread ----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            try:
-                if job is not None:
-                    self._process(job)
-            except Exception:  # the thread must survive anything
-                log.exception("DAG snapshot recorder failed on %s", job)
-                self.stats["failed"] += 1
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+    def handle(self, job: SnapshotJob) -> None:
+        self._process(job)
+
+    def failed(self, job: SnapshotJob) -> None:
+        self.stats["failed"] += 1
 
     def _mark_seen(self, key: tuple[str, str]) -> None:
         with self._lock:
