@@ -12,6 +12,12 @@
 Tasks therefore run as on a worker: the scheduler hands them to the LocalExecutor, each in a
 supervised process that talks to the api-server, with no database access.
 
+``executor="CeleryExecutor"`` runs tasks as a scaled-out cluster does instead: Redis on
+127.0.0.1:6379 as the broker (a queue of the cluster's own), the cluster's PostgreSQL database as
+Celery's result backend, and ``celery_workers`` processes of ``airflow celery worker``, each with
+its own hostname, AIRFLOW_HOME, copy of the DAG files and log folder (no local disk is shared
+between workers; task logs go to a remote store when ``remote_logs`` is given).
+
 Typical use, one cluster per module (start-up: 8-14 s on an idle 2-core machine, up to 25 s when
 other clusters run next to it; stopping: 2-5 s)::
 
@@ -62,6 +68,7 @@ XCOM_BACKEND = "airflow_mlops_provider.xcom.ArtifactXComBackend"
 USER = "admin"
 PASSWORD = "admin"
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
+REDIS_URL = os.environ.get("MLOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TERMINAL_STATES = frozenset({"success", "failed"})
 #: A fixed Fernet key (any valid one): connections and variables stay readable by every component.
 FERNET_KEY = "l6nVzE0E7Q0K4v1d8Lr7cFhH2o5fQH3oKqvUjFQ3b1E="
@@ -231,6 +238,11 @@ class AirflowCluster:
     :param unpause: unpause the ``dag_ids`` once parsed (Airflow creates DAGs paused).
     :param parallelism: ``[core] parallelism``, which is also the LocalExecutor's number of workers.
     :param start_timeout: seconds for the API server to be healthy and the DAGs to be parsed.
+    :param executor: ``LocalExecutor`` or ``CeleryExecutor`` (see the module docstring).
+    :param celery_workers: names of the Celery workers to start (each its own hostname and home).
+    :param worker_concurrency: task slots per Celery worker.
+    :param remote_logs: ``(remote_base_log_folder, conn_id)``: task logs are uploaded there (the
+        connection must be in ``env``), as clusters whose workers share no disk do.
 
     Attributes: :attr:`url` (API server base URL), :attr:`home` (AIRFLOW_HOME), :attr:`dags_folder`,
     :attr:`artifact_root`, :attr:`db_name`, :attr:`env`, :attr:`startup_seconds` (wall time of
@@ -248,6 +260,10 @@ class AirflowCluster:
         unpause: bool = True,
         parallelism: int = 4,
         start_timeout: float = 180.0,
+        executor: str = "LocalExecutor",
+        celery_workers: Iterable[str] = ("worker-a", "worker-b"),
+        worker_concurrency: int = 4,
+        remote_logs: tuple[str, str] | None = None,
     ) -> None:
         self.dag_paths = [Path(p) for p in dags]
         if dag_ids is None:
@@ -263,6 +279,11 @@ class AirflowCluster:
         self.unpause_at_start = unpause
         self.parallelism = parallelism
         self.start_timeout = start_timeout
+        self.executor = executor
+        self.celery_workers = list(celery_workers) if executor == "CeleryExecutor" else []
+        self.worker_concurrency = worker_concurrency
+        self.remote_logs = remote_logs
+        self.celery_queue = ""
         self._artifact_root = artifact_root
         self.home: Path = Path()
         self.dags_folder: Path = Path()
@@ -277,6 +298,7 @@ class AirflowCluster:
         self._token: str | None = None
         self._session: requests.Session | None = None
         self._db_created = False
+        self._killed: dict[str, subprocess.Popen] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -296,6 +318,8 @@ class AirflowCluster:
                         raise
                     self._stop_processes()
                     self._set_port(_free_port())
+            if self.celery_workers:
+                self._phase("celery workers", lambda: self.wait_for_workers(self.start_timeout))
             self._phase("dags parsed", lambda: self.wait_for_dags(self.dag_ids, self.start_timeout))
             if self.unpause_at_start:
                 for dag_id in self.dag_ids:
@@ -353,7 +377,7 @@ class AirflowCluster:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
                 "AIRFLOW__CORE__XCOM_BACKEND": XCOM_BACKEND,
@@ -395,6 +419,28 @@ class AirflowCluster:
         )
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join(python_path)
+        if self.remote_logs:
+            folder, conn_id = self.remote_logs
+            env.update(
+                {
+                    "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
+                    "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": folder,
+                    "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": conn_id,
+                }
+            )
+        if self.executor == "CeleryExecutor":
+            self.celery_queue = f"mlops_{uuid.uuid4().hex[:12]}"
+            env.update(
+                {
+                    "AIRFLOW__CELERY__BROKER_URL": REDIS_URL,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{db_url.replace('+psycopg2', '')}/{self.db_name}",
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+                    "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.celery_queue,
+                    # A worker that dies (SIGKILL, lost machine) is noticed within this many seconds.
+                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "40",
+                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+                }
+            )
         env.update(self.extra_env)
         self._env = env
         self._set_port(_free_port())
@@ -426,18 +472,81 @@ class AirflowCluster:
         self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.port)])
         # Task logs are read from the shared local folder: no log server process is needed.
         self._spawn("scheduler", ["scheduler", "--skip-serve-logs"])
+        for name in self.celery_workers:
+            self._spawn_worker(name)
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(
+        self, name: str, args: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         with (self.home / f"{name}.log").open("wb") as out:
             self.procs[name] = subprocess.Popen(
                 [AIRFLOW, *args],
-                env=self._env,
+                env=dict(env or self._env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                cwd=self.home,
+                cwd=cwd or self.home,
                 start_new_session=True,
             )
+
+    def _spawn_worker(self, name: str) -> None:
+        """``airflow celery worker`` as on a machine of its own: its own AIRFLOW_HOME, copy of the DAG
+        files, log folder and hostname (what task instances record); no log server (remote logs)."""
+        home = self.home / name
+        dags = home / "dags"
+        shutil.copytree(self.dags_folder, dags, dirs_exist_ok=True)
+        (home / "mlops_worker_identity.py").write_text(
+            "import os\n\n\ndef hostname():\n    return os.environ['MLOPS_WORKER_NAME']\n"
+        )
+        python_path = [str(home), *filter(None, [self._env.get("PYTHONPATH")])]
+        env = {
+            **self._env,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "mlops_worker_identity.hostname",
+            "MLOPS_WORKER_NAME": name,
+            "PYTHONPATH": os.pathsep.join(python_path),
+        }
+        args = ["celery", "worker", "--celery-hostname", f"{name}@{self.celery_queue}"]
+        args += ["--queues", self.celery_queue, "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+        self._spawn(name, args, env=env, cwd=home)
+
+    def worker_pids(self, name: str) -> list[int]:
+        """The Celery worker ``name`` and every process under it (pool processes, task supervisors
+        and the task processes in their own process groups)."""
+        import psutil
+
+        root = psutil.Process(self.procs[name].pid)
+        return [root.pid, *(p.pid for p in root.children(recursive=True))]
+
+    def kill_worker(self, name: str) -> list[int]:
+        """SIGKILL a Celery worker and everything under it at once, as when its machine or
+        container dies; returns the PIDs killed. The component is then no longer checked for life."""
+        pids = self.worker_pids(name)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc = self.procs.pop(name)
+        proc.wait(10)
+        self._killed[name] = proc
+        return pids
+
+    def wait_for_workers(self, timeout: float = 120.0) -> None:
+        """Wait until every Celery worker answers a broadcast ping."""
+        names = {f"{name}@{self.celery_queue}" for name in self.celery_workers}
+
+        def answered() -> bool:
+            from celery import Celery
+
+            app = Celery(broker=REDIS_URL)
+            try:
+                replies = app.control.ping(timeout=1.0) or []
+            finally:
+                app.close()
+            return names <= {key for reply in replies for key in reply}
+
+        self.poll(f"the Celery workers {sorted(names)} to answer", answered, timeout, interval=1.0)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the three components (SIGTERM to each process group, SIGKILL after ``timeout``) and
@@ -445,6 +554,11 @@ class AirflowCluster:
         ``MLOPS_KEEP_CLUSTER_HOME=1``, to read the logs after a failure). Safe to call twice."""
         began = time.monotonic()
         self._stop_processes(timeout)
+        if self.celery_queue:  # messages left in the cluster's own queue
+            with contextlib.suppress(Exception):
+                import redis
+
+                redis.Redis.from_url(REDIS_URL, socket_timeout=5).delete(self.celery_queue)
         if self._db_created:
             self._db_created = False
             with contextlib.suppress(Exception):
@@ -500,8 +614,8 @@ class AirflowCluster:
         """For failure messages: per component, whether it is running, its last distinct error lines
         (``[error]`` / ``[critical]`` records and exception lines) and the tail of its log."""
         parts = []
-        for name in COMPONENTS:
-            proc = self.procs.get(name)
+        for name in (*COMPONENTS, *self.celery_workers):
+            proc = self.procs.get(name) or self._killed.get(name)
             status = "not started" if proc is None else ("running" if proc.poll() is None else "exited")
             if proc is not None and proc.poll() is not None:
                 status += f" with code {proc.returncode}"
