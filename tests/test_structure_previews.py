@@ -33,3 +33,42 @@ def test_top_values_are_the_five_most_frequent_ties_in_order_of_appearance() -> 
     assert stats["top"] == [["v7", 3], ["v3", 2], ["v0", 1], ["v1", 1], ["v2", 1]]
     ids = table_preview(pd.DataFrame({"id": np.array([f"id-{i}" for i in range(1000)], dtype=object)}))
     assert ids["stats"]["id"]["distinct"] == 1000 and ids["stats"]["id"]["top"][0] == ["id-0", 1]
+
+
+def test_numeric_columns_get_a_histogram_of_their_finite_values() -> None:
+    values = np.concatenate([np.arange(90, dtype="float64"), [np.nan, np.inf], np.full(8, 89.0)])
+    stats = table_preview(pd.DataFrame({"x": values}))["stats"]["x"]
+    histogram = stats["histogram"]
+    assert len(histogram["edges"]) == len(histogram["counts"]) + 1 == 11
+    assert histogram["edges"][0] == 0.0 and histogram["edges"][-1] == 89.0
+    assert sum(histogram["counts"]) == 98  # NaN and inf are not counted
+    assert histogram["counts"][-1] == 9 + 8  # the last bin holds its right edge
+    constant = table_preview(pd.DataFrame({"c": [2.5] * 4}))["stats"]["c"]["histogram"]
+    assert constant["counts"] == [4] and constant["edges"][0] == 2.5
+    huge = table_preview(pd.DataFrame({"h": [1e308, -1e308]}))["stats"]["h"]
+    assert "histogram" not in huge  # the range overflows: no bins rather than wrong ones
+    json.dumps(stats, allow_nan=False)
+
+
+def test_two_runs_of_a_table_compare_from_their_previews() -> None:
+    from airflow_mlops_provider.artifacts.previews import compare_tables
+
+    before = pd.DataFrame({"id": range(4), "city": ["a", "a", "b", None], "score": [1.0, 2.0, 3.0, 4.0]})
+    after = pd.DataFrame(
+        {
+            "id": [0.5, 1, 2, 3, 4],
+            "city": ["c", "c", "c", "a", "b"],
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "new": 1,
+        }
+    )
+    diff = compare_tables(table_preview(before), table_preview(after))
+    assert diff["rows"] == {"before": 4, "after": 5, "delta": 1}
+    assert diff["added"] == [{"name": "new", "dtype": "int64"}] and diff["removed"] == []
+    assert diff["retyped"] == [{"name": "id", "before": "int64", "after": "float64"}]
+    city = diff["columns"]["city"]
+    assert city["null_rate"] == {"before": 0.25, "after": 0.0, "delta": -0.25}
+    assert city["top"]["new"] == ["c"] and city["top"]["gone"] == []
+    assert city["distinct"]["delta"] == 1
+    assert diff["columns"]["score"]["mean"] == {"before": 2.5, "after": 3.0, "delta": 0.5}
+    assert compare_tables(table_preview(before), table_preview(before))["columns"] == {}

@@ -20,6 +20,7 @@ MAX_TEXT = 20_000
 MAX_PREVIEW_BYTES = 300_000
 THUMBNAIL_PIXELS = 256
 TOP_VALUES = 5
+HISTOGRAM_BINS = 10
 
 
 def _cell(value: Any) -> Any:
@@ -45,6 +46,19 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _histogram(finite: Any) -> dict[str, list[Any]]:
+    """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum: ``edges`` (one more
+    than ``counts``). A constant column gets one bin."""
+    import numpy as np
+
+    low, high = float(finite.min()), float(finite.max())
+    if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
+        return {}
+    bins = 1 if low == high else HISTOGRAM_BINS
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if bins > 1 else (low, low + 1))
+    return {"histogram": {"edges": [_number(e) for e in edges], "counts": [int(c) for c in counts]}}
 
 
 def _first_largest(counts: Any, k: int) -> list[int]:
@@ -90,10 +104,10 @@ def _top_values(series: Any) -> dict[str, Any]:
 def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     """Schema, row count, per-column summary statistics and the first rows of a pandas DataFrame.
 
-    Statistics: nulls for every column; min/max/mean/std for numbers; the ``TOP_VALUES`` most
-    frequent values with their counts for categorical, bool, text and object columns (text and
-    object columns also get their ``distinct`` count). ``stats=False`` leaves them out, for a frame
-    that holds only part of the table.
+    Statistics: nulls for every column; min/max/mean/std and a ``HISTOGRAM_BINS``-bin histogram for
+    numbers; the ``TOP_VALUES`` most frequent values with their counts for categorical, bool, text
+    and object columns (text and object columns also get their ``distinct`` count). ``stats=False``
+    leaves them out, for a frame that holds only part of the table.
     """
     import numpy as np
     import pandas as pd
@@ -113,6 +127,7 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
                         max=_number(finite.max()),
                         mean=_number(finite.mean()),
                         std=_number(finite.std()),
+                        **_histogram(finite),
                     )
         elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
             counts = series.value_counts(dropna=True).head(TOP_VALUES)
@@ -189,3 +204,54 @@ def bytes_preview(data: bytes) -> dict[str, Any]:
 def object_preview(details: dict[str, Any]) -> dict[str, Any]:
     """Pickled objects are shown by what was recorded when they were written, never unpickled."""
     return {"kind": "object", **{k: details[k] for k in ("class", "repr", "params") if k in details}}
+
+
+def _null_rate(entry: dict[str, Any], rows: int) -> float | None:
+    return round(entry["nulls"] / rows, 6) if rows and "nulls" in entry else None
+
+
+def compare_tables(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two table previews (of one artifact in two runs), from their recorded
+    statistics alone: rows, added / removed / retyped columns, and per column the null rate, mean,
+    distinct count and top values when they differ. Both previews are ``table_preview`` results."""
+    schema_a = {c["name"]: c["dtype"] for c in before.get("schema", [])}
+    schema_b = {c["name"]: c["dtype"] for c in after.get("schema", [])}
+    rows_a, rows_b = before.get("rows"), after.get("rows")
+    stats_a, stats_b = before.get("stats") or {}, after.get("stats") or {}
+    columns: dict[str, dict[str, Any]] = {}
+    for name in (n for n in schema_b if n in schema_a):
+        a, b = stats_a.get(name, {}), stats_b.get(name, {})
+        changes: dict[str, Any] = {}
+        pairs = {
+            "null_rate": (_null_rate(a, rows_a or 0), _null_rate(b, rows_b or 0)),
+            "mean": (a.get("mean"), b.get("mean")),
+            "distinct": (a.get("distinct"), b.get("distinct")),
+        }
+        for stat, (x, y) in pairs.items():
+            if x != y and (x is not None or y is not None):
+                changes[stat] = {"before": x, "after": y}
+                if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+                    changes[stat]["delta"] = _number(y - x)
+        top_a = [v for v, _ in a.get("top", [])]
+        top_b = [v for v, _ in b.get("top", [])]
+        if top_a != top_b:
+            changes["top"] = {
+                "before": top_a,
+                "after": top_b,
+                "new": [v for v in top_b if v not in top_a],
+                "gone": [v for v in top_a if v not in top_b],
+            }
+        if changes:
+            columns[name] = changes
+    delta = None if rows_a is None or rows_b is None else rows_b - rows_a
+    return {
+        "rows": {"before": rows_a, "after": rows_b, "delta": delta},
+        "added": [{"name": n, "dtype": t} for n, t in schema_b.items() if n not in schema_a],
+        "removed": [{"name": n, "dtype": t} for n, t in schema_a.items() if n not in schema_b],
+        "retyped": [
+            {"name": n, "before": schema_a[n], "after": t}
+            for n, t in schema_b.items()
+            if n in schema_a and schema_a[n] != t
+        ],
+        "columns": columns,
+    }
