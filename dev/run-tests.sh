@@ -27,6 +27,17 @@ if ! pg_isready -h 127.0.0.1 -q 2> /dev/null; then
     fi
   fi
 fi
+# Redis on 127.0.0.1:6379 is the broker of the CeleryExecutor tests: start one if none answers.
+if ! python -c "import socket; socket.create_connection(('127.0.0.1', 6379), 2).close()" 2> /dev/null; then
+  if ! command -v redis-server > /dev/null && command -v apt-get > /dev/null && [ "$(id -u)" = 0 ]; then
+    echo ">> installing Redis for the CeleryExecutor tests"
+    (apt-get update -qq && apt-get install -y -qq redis-server) > /tmp/mlops-apt-redis.log 2>&1 \
+      || echo "   could not install Redis (see /tmp/mlops-apt-redis.log): its tests will be skipped"
+  fi
+  if command -v redis-server > /dev/null; then
+    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes > /dev/null || true
+  fi
+fi
 # The browser tests drive Debian's Chromium through Playwright (browsers cannot be downloaded here).
 if [ ! -x "${MLOPS_CHROMIUM:-/usr/bin/chromium}" ] && command -v apt-get > /dev/null && [ "$(id -u)" = 0 ]; then
   echo ">> installing Chromium for the browser tests"
