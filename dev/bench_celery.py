@@ -42,6 +42,7 @@ from cluster import AirflowCluster  # noqa: E402
 from conftest import S3Server  # noqa: E402
 
 DAG_ID = "mlops_celery_fanout"
+CELERY_CONFIG = "airflow_mlops_provider.celery_config.CELERY_CONFIG"
 BACKENDS = {
     "mlops": "airflow_mlops_provider.xcom.ArtifactXComBackend",
     "default": "airflow.sdk.bases.xcom.BaseXCom",
@@ -100,6 +101,8 @@ def main() -> None:
                 env={
                     "AIRFLOW_CONN_AWS_DEFAULT": server.connection_uri(),
                     "AIRFLOW__CORE__XCOM_BACKEND": backend,
+                    # Both clusters preload pandas and pyarrow in their workers (docs/deployment.md).
+                    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG,
                 },
             ).__enter__()
         for repeat in range(args.repeats):

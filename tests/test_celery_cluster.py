@@ -34,6 +34,7 @@ BIG = "mlops_celery_big"
 SHARDS = 500
 STORE_TIMEOUT = 5  # [mlops] store_timeout_seconds on every component
 WORKERS = ("worker-a", "worker-b")
+CELERY_CONFIG = "airflow_mlops_provider.celery_config.CELERY_CONFIG"
 
 
 def require_redis() -> None:
@@ -69,6 +70,7 @@ def cluster(s3_server: S3Server, relay: Relay, bucket: str) -> Iterator[AirflowC
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(through_relay),  # artifacts: through the relay
         "AIRFLOW_CONN_S3_LOGS": s3_server.connection_uri(),  # task logs: straight to the server
         "AIRFLOW__MLOPS__STORE_TIMEOUT_SECONDS": str(STORE_TIMEOUT),
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG,  # as docs/deployment.md advises
     }
     with AirflowCluster(
         [DAGS / f"{FANOUT}.py", DAGS / f"{BIG}.py"],

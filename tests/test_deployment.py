@@ -56,11 +56,16 @@ def test_settings_exist_and_are_the_same_everywhere(compose: dict[str, Any]) -> 
         for key, value in common.items():
             assert env.get(key) == value, (name, key)
 
-    backend = common["AIRFLOW__CORE__XCOM_BACKEND"]
-    module, _, cls = backend.rpartition(".")
     from importlib import import_module
 
+    backend = common["AIRFLOW__CORE__XCOM_BACKEND"]
+    module, _, cls = backend.rpartition(".")
     assert getattr(import_module(module), cls).__name__ == cls
+    module, _, name = common["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"].rpartition(".")
+    celery_config = getattr(import_module(module), name)
+    assert celery_config["task_acks_late"] is not None  # Airflow's defaults, extended
+    for preloaded in celery_config["imports"]:
+        import_module(preloaded)
 
 
 def test_no_shared_disk_between_workers(compose: dict[str, Any]) -> None:
