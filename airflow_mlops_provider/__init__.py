@@ -18,7 +18,9 @@ from airflow_mlops_provider.exceptions import (
     ArtifactLookupError,
     ArtifactNotFoundError,
     ArtifactStoreError,
+    BucketNotFoundError,
     PickleNotAllowedError,
+    RefusedReferenceError,
     UnsupportedTypeError,
 )
 from airflow_mlops_provider.version import __version__
@@ -40,8 +42,10 @@ __all__ = [
     "ArtifactNotFoundError",
     "ArtifactRef",
     "ArtifactStoreError",
+    "BucketNotFoundError",
     "Columns",
     "PickleNotAllowedError",
+    "RefusedReferenceError",
     "Serializer",
     "SerializerDeclined",
     "TableSerializer",

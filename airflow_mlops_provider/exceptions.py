@@ -37,3 +37,13 @@ class ArtifactLookupError(ArtifactError, LookupError):
     The message lists what does exist (DAG ids close to the one asked for, the newest runs, the
     task ids with XComs in the run, the keys of the task).
     """
+
+
+class BucketNotFoundError(ArtifactStoreError):
+    """The bucket of ``[mlops] artifact_root`` does not exist: the root (or the connection) is wrong,
+    which no retry fixes, and no artifact in it was deleted one by one."""
+
+
+class RefusedReferenceError(ArtifactError):
+    """An XCom row refers to an artifact that is not its own DAG's (a forged or tampered reference):
+    it is shown as refused and never loaded."""

@@ -16,7 +16,9 @@ verified exactly as inside a task::
         print(item["run_id"], item["summary"], item["uri"])
 
 Every lookup failure (unknown DAG, run, task, key or map index) is an :class:`ArtifactLookupError`
-that lists what does exist.
+that lists what does exist. An XCom row whose reference points at an artifact that is not its own
+DAG's (anyone who may write a DAG's XComs can forge one) is never loaded: :func:`get_xcom` and
+:func:`load_artifact` raise :class:`RefusedReferenceError` naming both DAGs.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import difflib
 import json
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.artifacts import codec
 from airflow_mlops_provider.catalog import records, runs
 from airflow_mlops_provider.catalog.artifacts import ArtifactEntry, artifact_entries, manifest_uri
 from airflow_mlops_provider.catalog.artifacts import read_manifest as _read_manifest
 from airflow_mlops_provider.catalog.records import XComEntry
-from airflow_mlops_provider.exceptions import ArtifactLookupError
+from airflow_mlops_provider.exceptions import ArtifactLookupError, RefusedReferenceError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LATEST",
     "ArtifactLookupError",
+    "RefusedReferenceError",
     "XComEntry",
     "get_xcom",
     "list_artifacts",
@@ -126,16 +130,39 @@ def get_xcom(
     map_index: int = -1,
     *,
     session: Session | None = None,
+    manager: ArtifactManager | None = None,
 ) -> XComEntry:
-    """The raw XCom row of a task (not loaded: inline value or artifact references).
+    """The raw XCom row of a task (not loaded: inline value or artifact references), once each of its
+    references is known to be an artifact of that DAG (its manifest is read, its data object looked up).
 
     :param dag_id: the DAG.
     :param run_id: a run id, or ``"latest"`` for the newest successful run.
     :param task_id: the task; required (the error lists the tasks with XComs in the run).
     :param key: the XCom key (``return_value`` for what the task returned).
     :param map_index: the map index of a mapped task instance (``-1`` for unmapped tasks).
+    :param manager: the artifact manager to check references with (the configured one by default).
     :raises ArtifactLookupError: unknown DAG, run, task, key or map index.
+    :raises RefusedReferenceError: a reference points at an artifact of another DAG (or one whose
+        manifest disagrees with it): a forged or tampered row.
+    :raises ArtifactStoreError: the row holds references and the store cannot be reached.
     """
+    entry = _find_xcom(dag_id, run_id, task_id, key, map_index, session)
+    _refuse_foreign(entry, manager)
+    return entry
+
+
+def _refuse_foreign(entry: XComEntry, manager: ArtifactManager | None) -> None:
+    """Raise for the first reference of the row that the catalog refuses (see ``catalog.artifacts``)."""
+    if next(codec.iter_references(entry.value), None) is None:
+        return
+    for found in artifact_entries([entry], _manager(manager), include_records=True):
+        if found.status == "refused":
+            raise found.refusal()
+
+
+def _find_xcom(
+    dag_id: str, run_id: str, task_id: str | None, key: str, map_index: int, session: Session | None
+) -> XComEntry:
     resolved = _resolve_run(dag_id, run_id, session)["run_id"]
     if task_id is None:
         tasks = records.xcom_task_ids(dag_id, resolved, key=key, session=session)
@@ -193,11 +220,12 @@ def load_artifact(
     :param session: an SQLAlchemy session on the metadata DB (a new one by default).
     :param manager: the artifact manager (the one configured in Airflow's config by default).
     :raises ArtifactLookupError: unknown DAG, run, task, key or map index.
+    :raises RefusedReferenceError: the row refers to an artifact of another DAG (a forged reference).
     :raises ArtifactNotFoundError: the object was deleted from the store (names URI and producer).
     :raises ArtifactStoreError: the store cannot be reached.
     """
-    entry = get_xcom(dag_id, run_id, task_id, key, map_index, session=session)
     artifacts = _manager(manager)
+    entry = get_xcom(dag_id, run_id, task_id, key, map_index, session=session, manager=artifacts)
     return artifacts.load_lazy(entry.value) if lazy else artifacts.load(entry.value)
 
 
@@ -228,6 +256,7 @@ def _as_dict(entry: ArtifactEntry) -> dict[str, Any]:
         "inline": entry.inline,
         "status": entry.status,
         "error": entry.error,
+        "note": entry.note,
     }
     if entry.inline:
         text = json.dumps(xcom.value, default=str)
@@ -262,10 +291,14 @@ def list_artifacts(
     ``key``, ``path`` (the place inside the XCom value, ``""`` for the value itself, ``"[0]"`` for
     the first item of a list of artifacts), ``inline`` and ``status``:
 
-    * ``ok``: the manifest was read;
-    * ``missing``: the object was deleted from the store (the fields come from the XCom row);
+    * ``ok``: the data object is in the store with the recorded size (when its manifest is gone or
+      unreadable, ``note`` says so and the fields come from the XCom row's reference);
+    * ``missing``: the data object was deleted from the store;
     * ``outside_root``: the row points outside ``[mlops] artifact_root`` (written before a root change);
-    * ``unreadable``: the reference or the manifest cannot be parsed (``error`` says why);
+    * ``unreadable``: the reference cannot be parsed, or the data object has another size than
+      recorded (``error`` says why);
+    * ``refused``: the reference points at an artifact of another DAG, or its manifest disagrees
+      with it (a forged row): nothing of that artifact is read, ``error`` says why;
     * ``inline``: the value lives in the XCom row itself (``inline`` is True, ``value`` holds the raw
       JSON, ``uri`` is None, ``size_bytes`` is the size of its JSON encoding).
 

@@ -293,6 +293,7 @@ def test_previews_are_computed_at_write_time_and_bounded(manager, producer) -> N
         "max": 999.0,
         "mean": 499.5,
         "std": pytest.approx(288.675, rel=1e-4),
+        "histogram": {"edges": pytest.approx([99.9 * i for i in range(11)]), "counts": [100] * 10},
     }
     assert preview["stats"]["cat"]["top"] == [["a", 500], ["b", 500]]
 

@@ -19,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from functools import lru_cache
+from threading import Lock
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_mlops_provider.artifacts import codec, layout, lineage
@@ -39,12 +40,15 @@ from airflow_mlops_provider.exceptions import (
     ArtifactIntegrityError,
     ArtifactNotFoundError,
     ArtifactStoreError,
+    BucketNotFoundError,
     PickleNotAllowedError,
     UnsupportedTypeError,
 )
 from airflow_mlops_provider.version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_mlops_provider.artifacts.serializers import SerializerRegistry
 
 log = logging.getLogger(__name__)
@@ -79,6 +83,8 @@ class ArtifactManager:
         self.store = ArtifactStore(
             self.settings.artifact_root, self.settings.conn_id, self.settings.store_timeout_seconds
         )
+        self._swept: set[tuple[str, str, str, int]] = set()  # task instances whose earlier tries were
+        self._swept_lock = Lock()  # cleaned up by this process (abort_earlier_uploads)
 
     def __reduce__(self) -> Any:
         # The settings hold the signing key: a manager must never end up in a pickle (or the store).
@@ -153,10 +159,8 @@ class ArtifactManager:
 
     def open_raw(self, reference: Reference) -> BinaryIO:
         """The data object as a seekable stream, unchecked (for callers that hash it themselves)."""
-        try:
+        with self.reading(reference):
             return self.store.open_read(reference.data_uri)
-        except ArtifactNotFoundError as err:
-            raise self.missing(reference) from err
 
     def fetch(self, reference: Reference) -> bytes:
         """The verified bytes of an artifact."""
@@ -165,10 +169,8 @@ class ArtifactManager:
         return data
 
     def _fetch_unverified(self, reference: Reference) -> bytes:
-        try:
+        with self.reading(reference):
             return self.store.get_bytes(reference.data_uri, size=reference.size_bytes)
-        except ArtifactNotFoundError as err:
-            raise self.missing(reference) from err
 
     def _read_verifying(self, serializer: Serializer, reference: Reference) -> Any:
         """Decode data formats while a second thread checks the content hash.
@@ -201,6 +203,8 @@ class ArtifactManager:
             preview = json.loads(self.store.get_bytes(reference.preview_uri))
         except ArtifactNotFoundError:
             preview = None
+        except BucketNotFoundError as err:
+            raise self.bucket_missing(reference, err) from err
         except ValueError:
             log.warning("Ignoring the unreadable preview of %s.", reference.uri)
             preview = None
@@ -211,6 +215,24 @@ class ArtifactManager:
         except LookupError:
             return None
         return None if serializer.uses_pickle else serializer.read_preview(self.stored(reference))
+
+    @contextlib.contextmanager
+    def reading(self, reference: Reference) -> Iterator[None]:
+        """Name the artifact and its producer when its object (or its whole bucket) is missing."""
+        try:
+            yield
+        except ArtifactNotFoundError as err:
+            raise self.missing(reference) from err
+        except BucketNotFoundError as err:
+            raise self.bucket_missing(reference, err) from err
+
+    @staticmethod
+    def bucket_missing(reference: Reference, err: BucketNotFoundError) -> BucketNotFoundError:
+        """The error for an artifact whose bucket is gone: the root is wrong, nothing was deleted."""
+        return BucketNotFoundError(
+            f"The artifact {reference.data_uri} ({reference.summary}) written by "
+            f"{reference.producer.describe()} cannot be read: {err}"
+        )
 
     @staticmethod
     def missing(reference: Reference) -> ArtifactNotFoundError:
@@ -259,6 +281,42 @@ class ArtifactManager:
 
     # -- deleting -------------------------------------------------------------------------------
 
+    def abort_earlier_uploads(self, producer: Producer) -> int:
+        """Abort the multipart uploads earlier tries of this task instance left unfinished.
+
+        A worker killed mid-upload (SIGKILL, OOM) aborts nothing: its parts stay in the bucket,
+        invisible and billed. A retry knows where they are (its task instance's prefix, tries below
+        its own), so it aborts them. Only on S3, only from the second try, once per task instance
+        and process (one listing request); failures are logged, never fail the task (``airflow
+        mlops gc`` and the bucket's lifecycle rule are the backstops). Returns the number aborted.
+        """
+        ti = (producer.dag_id, producer.run_id, producer.task_id, producer.map_index)
+        if producer.try_number <= 1 or not self.store.has_multipart_uploads:
+            return 0
+        with self._swept_lock:
+            if ti in self._swept:
+                return 0
+            self._swept.add(ti)
+        # The task instance's prefix: the write folder's path up to the key (see layout.WriteFolder).
+        prefix = layout.WriteFolder.of(producer, "0").relative.split("/key=", 1)[0]
+        aborted = 0
+        try:
+            for upload in self.store.pending_uploads(prefix):
+                path = layout.parse(upload.relative)
+                folder = getattr(path, "folder", None)
+                if folder is not None and folder.try_number < producer.try_number:
+                    self.store.abort_upload(upload)
+                    aborted += 1
+        except ArtifactError as err:
+            log.warning(
+                "Could not abort the unfinished uploads of earlier tries of %s: %s", producer.describe(), err
+            )
+        if aborted:
+            log.info(
+                "Aborted %d unfinished upload(s) left by earlier tries of %s.", aborted, producer.describe()
+            )
+        return aborted
+
     def purge(self, row: Any) -> None:
         """Delete the stored objects an XCom row refers to (all of them live in one write folder).
 
@@ -292,12 +350,10 @@ class StoredArtifact:
         other bytes themselves (a Parquet footer copy plus page checksums).
         """
         reference, store = self._reference, self._manager.store
-        try:
+        with self._manager.reading(reference):
             if trust_size:
                 return store.open_read(reference.data_uri, size=reference.size_bytes)
             raw = store.open_read(reference.data_uri)
-        except ArtifactNotFoundError as err:
-            raise self._manager.missing(reference) from err
         size = getattr(raw, "size", None)
         if size is None:
             size = self._size()
@@ -322,6 +378,8 @@ class StoredArtifact:
             data = self._manager.store.get_bytes(reference.sibling(suffix))
         except ArtifactNotFoundError:
             return None
+        except BucketNotFoundError as err:
+            raise self._manager.bucket_missing(reference, err) from err
         if hashlib.sha256(data).hexdigest() != expected:
             log.warning("Ignoring the %s of %s: its hash does not match.", suffix, reference.uri)
             return None
@@ -345,14 +403,8 @@ class StoredArtifact:
         )
 
     def _size(self) -> int:
-        try:
+        with self._manager.reading(self._reference):
             return self._manager.store.size(self._reference.data_uri)
-        except ArtifactNotFoundError as err:
-            raise self._manager.missing(self._reference) from err
-        except ArtifactStoreError as err:
-            if isinstance(err.__cause__, FileNotFoundError):
-                raise self._manager.missing(self._reference) from err
-            raise
 
     def _wrong_size(self, size: int) -> ArtifactIntegrityError:
         reference = self._reference
@@ -395,10 +447,14 @@ class _ValueWriter:
             f"{reason}. {_HOW_TO_REGISTER}"
         )
 
+    def _new_folder(self) -> str:
+        self.manager.abort_earlier_uploads(self.producer)
+        return self.manager.store.new_write_dir(self.producer)
+
     def write(self, value: Any, serializer: Serializer, value_type: str) -> dict[str, Any]:
         store, settings = self.manager.store, self.manager.settings
         if self.folder is None:
-            self.folder = store.new_write_dir(self.producer)
+            self.folder = self._new_folder()
         index = self.count
         self.count += 1
         data_url = f"{self.folder}/{index}{serializer.extension}"
@@ -484,7 +540,7 @@ class _ValueWriter:
             return codec.encode(handle.load(), leaf=self.write_leaf)
         store = self.manager.store
         if self.folder is None:
-            self.folder = store.new_write_dir(self.producer)
+            self.folder = self._new_folder()
         index = self.count
         self.count += 1
         name = posixpath.basename(reference.uri)

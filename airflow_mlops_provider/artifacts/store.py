@@ -3,7 +3,9 @@
 Writes are atomic from a reader's point of view: on object stores the object only appears when
 its (multipart) upload completes, and a failed upload is aborted; on local disks bytes go to a
 temporary name that is renamed into place. Readers also check size and content hash, so even a
-torn write on an exotic filesystem is refused rather than returned.
+torn write on an exotic filesystem is refused rather than returned. Uploads a killed worker could
+not abort are listed by :meth:`ArtifactStore.pending_uploads` (a retry and ``airflow mlops gc``
+abort them; a bucket lifecycle rule is the backstop).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
     ArtifactStoreError,
+    BucketNotFoundError,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +68,17 @@ class ObjectInfo:
     relative: str
     size: int
     modified: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload begun below the root and never completed nor aborted: invisible to
+    readers, but its parts are stored (and billed) until it is aborted."""
+
+    relative: str
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 def _modified(details: dict[str, Any]) -> datetime | None:
@@ -178,6 +192,10 @@ class ArtifactStore:
             fs = get_fs(scheme, self.conn_id, {"connect_timeout": self.timeout, "read_timeout": self.timeout})
             fs.config_kwargs.setdefault("retries", {"total_max_attempts": S3_ATTEMPTS, "mode": "standard"})
             fs.retries = 1
+            # Other processes delete objects (gc, lifecycle rules): a listing cached by this one would
+            # make a deleted object look present, with its old size.
+            fs.dircache.use_listings_cache = False
+            fs.dircache.clear()
             _without_expect_continue(fs)
             return fs
 
@@ -250,21 +268,53 @@ class ArtifactStore:
         except ArtifactError:
             raise
         except FileNotFoundError as err:
-            if action in ("read", "copy"):
+            if self._no_bucket(err):
+                raise self.bucket_missing(action, url) from err
+            if action in ("read", "copy", "inspect"):
                 raise ArtifactNotFoundError(f"No object at {url}.") from err
             raise ArtifactStoreError(
-                f"Could not {action} {url}: the bucket or folder does not exist ({err}). Create it, or "
+                f"Could not {action} {url}{self._via}: the folder does not exist ({err}). Create it, or "
                 f"point [mlops] artifact_root (now {self.root}) at an existing one."
             ) from err
         except Exception as err:
             raise self.failed(action, url, err) from err
 
+    @property
+    def _via(self) -> str:
+        return f" through connection {self.conn_id!r}" if self.conn_id and not self._maybe_local else ""
+
+    @property
+    def bucket(self) -> str:
+        """The bucket of the root (its first path segment on local disks)."""
+        return self.root.split("://", 1)[-1].split("/", 1)[0]
+
+    def _no_bucket(self, err: BaseException) -> bool:
+        """Whether a not-found error is about the bucket (S3's ``NoSuchBucket``), not an object."""
+        if self._maybe_local:
+            return False
+        seen: BaseException | None = err
+        for _ in range(10):
+            if seen is None:
+                return False
+            code = (getattr(seen, "response", None) or {}).get("Error", {}).get("Code")
+            if code == "NoSuchBucket" or "bucket does not exist" in str(seen).lower():
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
+
+    def bucket_missing(self, action: str, url: str) -> BucketNotFoundError:
+        """The error for a root whose bucket does not exist (a typo, another account or region)."""
+        return BucketNotFoundError(
+            f"Could not {action} {url}{self._via}: the bucket {self.bucket!r} does not exist. The artifact "
+            f"root {self.root} ([mlops] artifact_root) names a bucket this connection cannot see: create "
+            "the bucket, or fix [mlops] artifact_root (or the connection's account, endpoint or region)."
+        )
+
     def failed(self, action: str, url: str, err: BaseException) -> ArtifactStoreError:
         """The error for a store fault: the URL, the root, the connection and the cause."""
-        via = f" through connection {self.conn_id!r}" if self.conn_id and not self._maybe_local else ""
-        cause = self._cause(err)
+        cause = f"{self._cause(err)}: " if self._cause(err) else ""
         return ArtifactStoreError(
-            f"Could not {action} {url}{via}: {cause + ': ' if cause else ''}{type(err).__name__}: {err}. "
+            f"Could not {action} {url}{self._via}: {cause}{type(err).__name__}: {err}. "
             f"Check that the artifact root {self.root} ([mlops] artifact_root) is reachable, has room, "
             "and that the connection's credentials may read and write there."
         )
@@ -291,7 +341,12 @@ class ArtifactStore:
 
     @contextlib.contextmanager
     def open_write(self, url: str) -> Iterator[HashingWriter]:
-        """Stream bytes to ``url``; the object becomes visible only if the block exits cleanly."""
+        """Stream bytes to ``url``; the object becomes visible only if the block exits cleanly.
+
+        The file is never used as a context manager: fsspec's ``__exit__`` (and ``__del__``) call
+        ``close()``, which completes the upload, partial or not. On any failure the multipart upload
+        is aborted and the file marked closed, so nothing can complete it later.
+        """
         path = self.fs_path(url)
         with self._errors("write", url):
             fs = self.fs
@@ -313,21 +368,89 @@ class ArtifactStore:
         if writer.failure is not None:  # the serializer swallowed the sink's error
             self._abort(raw, target)
             raise self.failed("write", url, writer.failure) from writer.failure
-        with self._errors("write", url):
-            raw.close()
-            if target != path:
-                fs.mv(target, path)
+        try:
+            with self._errors("write", url):
+                raw.close()  # uploads the last part and completes the upload
+                if target != path:
+                    fs.mv(target, path)
+        except BaseException:
+            self._abort(raw, target)  # the last part or the completion failed: abort the upload
+            raise
 
     def _abort(self, raw: Any, target: str) -> None:
-        with contextlib.suppress(Exception):
-            if hasattr(raw, "discard"):
-                raw.discard()  # aborts the multipart upload: nothing appears
-                raw.closed = True  # so that garbage collection does not try to complete it
-            else:
-                raw.close()
+        """Throw a failed write away: abort its multipart upload, never let anything complete it."""
+        try:
+            with contextlib.suppress(Exception):
+                if hasattr(raw, "discard"):
+                    raw.discard()  # aborts the multipart upload: nothing appears
+                else:
+                    raw.close()
+        finally:
+            # Even if the abort request failed (the upload then waits for a retry, gc or the
+            # bucket's lifecycle rule): a file object that is not closed completes its upload
+            # when garbage-collected.
+            with contextlib.suppress(Exception):
+                raw.buffer = None
+            with contextlib.suppress(Exception):
+                raw.closed = True
         with contextlib.suppress(Exception):
             if self.is_local:
                 self.fs.rm(target)
+
+    # -- unfinished multipart uploads -----------------------------------------------------------
+
+    @property
+    def has_multipart_uploads(self) -> bool:
+        """Whether the store is S3, where a failed upload can leave parts behind."""
+        return self.root.split("://", 1)[0] in S3_SCHEMES
+
+    def pending_uploads(self, prefix: str = "") -> list[PendingUpload]:
+        """The unfinished multipart uploads below ``prefix`` (relative to the root; none off S3).
+
+        One request per 1,000 uploads (S3's ``ListMultipartUploads`` with a key prefix).
+        """
+        if not self.has_multipart_uploads:
+            return []
+        url = self.url(prefix.strip("/"))
+        bucket, key, _ = self.fs.split_path(self.fs_path(url))  # type: ignore[attr-defined]
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{key}/" if key else ""}
+        found: list[PendingUpload] = []
+        with self._errors("list the unfinished uploads under", url):
+            while True:
+                page = self.fs.call_s3("list_multipart_uploads", **request)  # type: ignore[attr-defined]
+                for upload in page.get("Uploads", []):
+                    relative = self._relative(f"{bucket}/{upload['Key']}")
+                    initiated = _modified({"created": upload.get("Initiated")})
+                    found.append(PendingUpload(relative, upload["Key"], upload["UploadId"], initiated))
+                if not page.get("IsTruncated"):
+                    return found
+                request["KeyMarker"] = page.get("NextKeyMarker", "")
+                request["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+
+    def upload_size(self, upload: PendingUpload) -> int | None:
+        """Bytes of the parts an unfinished upload holds (``None`` if they cannot be listed)."""
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": upload.key, "UploadId": upload.upload_id}
+        total = 0
+        try:
+            while True:
+                page = self.fs.call_s3("list_parts", **request)  # type: ignore[attr-defined]
+                total += sum(int(part.get("Size") or 0) for part in page.get("Parts", []))
+                if not page.get("IsTruncated"):
+                    return total
+                request["PartNumberMarker"] = page["NextPartNumberMarker"]
+        except Exception:
+            return None
+
+    def abort_upload(self, upload: PendingUpload) -> None:
+        """Abort an unfinished upload; its parts are deleted (already gone: nothing to do)."""
+        # Already completed or aborted (FileNotFoundError: NoSuchUpload): nothing left to abort.
+        with (
+            self._errors("abort the upload of", self.url(upload.relative)),
+            contextlib.suppress(FileNotFoundError),
+        ):
+            self.fs.call_s3(  # type: ignore[attr-defined]
+                "abort_multipart_upload", Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+            )
 
     def copy(self, source: str, target: str) -> None:
         """Copy one object to a new URL under the root (a server-side copy on object stores); the
@@ -403,10 +526,7 @@ class ArtifactStore:
         path = self.fs_path(url)
         with self._errors("inspect", url):
             self.fs.invalidate_cache(path)
-            try:
-                details = self.fs.info(path)
-            except FileNotFoundError:
-                raise ArtifactNotFoundError(f"No object at {url}.") from None
+            details = self.fs.info(path)
         return ObjectInfo(self._relative(path), int(details.get("size") or 0), _modified(details))
 
     def walk(self, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -3,7 +3,13 @@
 An XCom row holds an inline value or artifact references (possibly nested in lists, tuples and
 dicts). Each reference becomes one entry with the manifest stored beside its object, or a status
 saying why there is none; an inline value becomes one entry of its own. Nothing is loaded or
-unpickled: only the small manifest and preview JSON objects are read.
+unpickled: only the small manifest and preview JSON objects are read, plus one metadata request
+(HEAD) per data object, since the status says whether the *data* is there, not the manifest.
+
+Anyone who may write a DAG's XComs can write a reference to any path, so a reference is shown only
+when it is that DAG's own artifact: its write folder (the layout path) is under the row's DAG and
+its manifest, when there is one, says the same DAG wrote the same bytes. Otherwise the entry is
+``refused`` and nothing of the other artifact (manifest, preview, code) is read or returned.
 """
 
 from __future__ import annotations
@@ -14,9 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_mlops_provider.artifacts import codec
+from airflow_mlops_provider.artifacts import codec, layout
 from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
-from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError, ArtifactStoreError
+from airflow_mlops_provider.exceptions import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    ArtifactStoreError,
+    RefusedReferenceError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -28,7 +39,7 @@ if TYPE_CHECKING:
 RESERVED_KEY_PREFIX = "mlops."
 _MANIFEST_SUFFIX = ".manifest.json"
 
-Status = Literal["ok", "missing", "outside_root", "unreadable", "unreachable", "inline"]
+Status = Literal["ok", "missing", "outside_root", "unreadable", "unreachable", "refused", "inline"]
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,19 @@ class ArtifactEntry:
     :param path: where it sits in the row's decoded value (``""`` for the value itself, ``[0]``,
         ``['model']``), as :func:`codec.iter_references` spells it.
     :param reference: the reference (``None`` for inline values and unreadable references).
-    :param status: ``ok`` (manifest read), ``missing`` (deleted from the store), ``outside_root``
-        (written before a change of ``[mlops] artifact_root``), ``unreadable`` (reference or
-        manifest), ``unreachable`` (store errors, when not raised) or ``inline``.
+    :param status: ``ok`` (the data object is there with the recorded size), ``missing`` (the data
+        object was deleted from the store), ``outside_root`` (written before a change of
+        ``[mlops] artifact_root``), ``unreadable`` (the reference cannot be parsed, or the data
+        object has another size than recorded), ``unreachable`` (store errors, when not raised),
+        ``refused`` (not the row's DAG's artifact: nothing of it is read) or ``inline``.
     :param error: why the status is not ``ok`` / ``inline``.
-    :param manifest: the manifest stored beside the object, when ``ok``.
+    :param manifest: the manifest stored beside the object, when ``ok`` and it could be read.
     :param preview: the stored preview JSON, when asked for and stored.
     :param preview_error: why there is no preview, when asked for.
+    :param note: what is odd about an ``ok`` entry (its manifest is gone or unreadable: the fields
+        then come from the XCom row's reference).
+    :param points_to: for ``refused``, the DAG the reference points at (its path segment), or a
+        description when it points at no DAG's write folder.
     """
 
     xcom: XComEntry
@@ -56,6 +73,8 @@ class ArtifactEntry:
     manifest: Manifest | None = None
     preview: Any = None
     preview_error: str | None = None
+    note: str | None = None
+    points_to: str | None = None
 
     @property
     def inline(self) -> bool:
@@ -67,6 +86,13 @@ class ArtifactEntry:
         value = self.xcom.value
         tag = value.get(codec.TAG) if isinstance(value, dict) else None
         return tag if isinstance(tag, str) else type(value).__name__
+
+    def refusal(self) -> RefusedReferenceError:
+        """The error a face raises instead of loading a ``refused`` entry."""
+        return RefusedReferenceError(
+            f"Refusing to read the artifact of the XCom of {self.xcom.describe()}{_at(self.path)}: it "
+            f"points at {self.points_to}, not at DAG {self.xcom.dag_id!r}. {self.error}"
+        )
 
     def stored_fields(self) -> dict[str, Any]:
         """The manifest as stored beside the object; the reference's fields when it cannot be read."""
@@ -153,6 +179,48 @@ def _map(
         return list(pool.map(fn, items))
 
 
+def _at(path: str) -> str:
+    return f" (at {path})" if path else ""
+
+
+def _refused(
+    manager: ArtifactManager, xcom: XComEntry, reference: Reference, manifest: Manifest | None = None
+) -> tuple[str, str] | None:
+    """``(the DAG it points to, why)`` when the reference is not an artifact the row's DAG wrote.
+
+    Legitimate references always sit in a write folder of the row's DAG, whether the task wrote the
+    value or returned an :class:`ArtifactRef` it received (copied into its own folder), and name that
+    DAG as producer; a deduplicated one keeps its bytes in the shared object of its content hash.
+    Its manifest, when given, must say the same DAG wrote the same bytes.
+    """
+    own = layout.safe_component(xcom.dag_id)
+    root = manager.store.root
+    found = layout.parse(reference.uri[len(root) + 1 :])
+    folder = getattr(found, "folder", None)
+    if folder is None:
+        return "no DAG's artifact", f"Its URI {reference.uri} is not in a write folder of the artifact store."
+    points_to = f"DAG {folder.dag_id!r}"
+    if folder.dag_id != own:
+        return points_to, f"Its URI {reference.uri} is in a write folder of {points_to}."
+    if reference.producer.dag_id != xcom.dag_id:
+        return points_to, f"The reference names DAG {reference.producer.dag_id!r} as its producer."
+    if reference.blob is not None:
+        shared = layout.parse(reference.blob[len(root) + 1 :])
+        if not isinstance(shared, layout.SharedObject) or shared.sha256 != reference.sha256:
+            return points_to, f"Its bytes {reference.blob} are not the shared object of its content hash."
+    if manifest is not None:
+        recorded = manifest.reference
+        if recorded.producer.dag_id != xcom.dag_id:
+            return points_to, f"Its manifest says DAG {recorded.producer.dag_id!r} wrote it."
+        if (recorded.sha256, recorded.size_bytes, recorded.blob) != (
+            reference.sha256,
+            reference.size_bytes,
+            reference.blob,
+        ):
+            return points_to, "Its manifest records other bytes than the reference (hash, size or location)."
+    return None
+
+
 def _stored_entry(
     manager: ArtifactManager,
     xcom: XComEntry,
@@ -168,8 +236,16 @@ def _stored_entry(
         return ArtifactEntry(xcom, path, None, "unreadable", f"Unreadable reference: {err}")
     try:
         manager.store.fs_path(reference.uri)
+        manager.store.fs_path(reference.data_uri)
     except ArtifactError as err:
         return ArtifactEntry(xcom, path, reference, "outside_root", str(err))
+
+    def refused(found: tuple[str, str]) -> ArtifactEntry:
+        return ArtifactEntry(xcom, path, reference, "refused", found[1], points_to=found[0])
+
+    if found := _refused(manager, xcom, reference):
+        return refused(found)
+    manifest, note = None, None
     try:
         manifest = read_manifest(manager, reference.uri)
     except ArtifactStoreError as err:
@@ -177,12 +253,46 @@ def _stored_entry(
             raise
         return ArtifactEntry(xcom, path, reference, "unreachable", str(err))
     except ArtifactNotFoundError:
-        error = f"The artifact {reference.uri} is missing from the store."
-        return ArtifactEntry(xcom, path, reference, "missing", error)
-    except ArtifactError as err:
-        return ArtifactEntry(xcom, path, reference, "unreadable", str(err))
+        note = f"The manifest {reference.manifest_uri} is missing from the store."
+    except ArtifactError as err:  # unparseable: the data object still decides the status
+        note = str(err)
+    if found := _refused(manager, xcom, reference, manifest):
+        return refused(found)
+    if note is not None:
+        note += " The fields come from the XCom row's reference."
+    try:
+        size = manager.store.info(reference.data_uri).size
+    except ArtifactStoreError as err:
+        if raise_store_errors:
+            raise
+        return ArtifactEntry(xcom, path, reference, "unreachable", str(err))
+    except ArtifactNotFoundError:
+        shared = f" {reference.blob}" if reference.blob else ""
+        error = (
+            f"The artifact {reference.uri} is missing from the store (its data object{shared} was deleted)."
+        )
+        return ArtifactEntry(xcom, path, reference, "missing", error, manifest, note=note)
+    if size != reference.size_bytes:
+        error = (
+            f"The data object {reference.data_uri} has {size} bytes, not the {reference.size_bytes} "
+            "recorded when it was written: it was modified or truncated in the store."
+        )
+        return ArtifactEntry(xcom, path, reference, "unreadable", error, manifest, note=note)
+    return _ok(manager, xcom, path, reference, manifest, note, previews=previews)
+
+
+def _ok(
+    manager: ArtifactManager,
+    xcom: XComEntry,
+    path: str,
+    reference: Reference,
+    manifest: Manifest | None,
+    note: str | None,
+    *,
+    previews: bool,
+) -> ArtifactEntry:
     if not previews:
-        return ArtifactEntry(xcom, path, reference, "ok", manifest=manifest)
+        return ArtifactEntry(xcom, path, reference, "ok", manifest=manifest, note=note)
     preview, preview_error = None, None
     try:
         preview = json.loads(manager.store.get_bytes(reference.preview_uri))
@@ -192,4 +302,4 @@ def _stored_entry(
         preview_error = str(err)
     except ValueError as err:
         preview_error = f"unreadable: {err}"
-    return ArtifactEntry(xcom, path, reference, "ok", None, manifest, preview, preview_error)
+    return ArtifactEntry(xcom, path, reference, "ok", None, manifest, preview, preview_error, note)

@@ -28,10 +28,16 @@ Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothin
   older than the grace period, checked again just before the delete: writers renew a shared
   object's modification time when they link to it, and check it still exists after writing their
   manifest (a write that loses the race fails and is retried by Airflow).
+* Unfinished multipart uploads (S3) under the root older than ``--stale-uploads`` (24 hours by
+  default) are aborted: a worker killed mid-upload leaves its parts stored, invisible and billed.
+  Younger ones may belong to running tasks and are only counted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,16 +45,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.catalog import gc as catalog_gc
-from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError
+from airflow_mlops_provider.exceptions import ArtifactError, ArtifactNotFoundError, ArtifactStoreError
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
 
     from sqlalchemy.orm import Session
 
-    from airflow_mlops_provider.artifacts.store import ArtifactStore
+    from airflow_mlops_provider.artifacts.store import ArtifactStore, PendingUpload
 
 DEFAULT_GRACE = timedelta(hours=1)
+DEFAULT_STALE_UPLOADS = timedelta(hours=24)
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 
 
@@ -106,6 +114,25 @@ class GcShared:
 
 
 @dataclass
+class GcUpload:
+    """An unfinished multipart upload under the root (S3)."""
+
+    uri: str
+    upload_id: str
+    initiated: datetime | None
+    size_bytes: int | None = None
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "upload_id": self.upload_id,
+            "initiated_at": self.initiated.isoformat() if self.initiated else None,
+            "age_seconds": None if self.initiated is None else int((now - self.initiated).total_seconds()),
+            "bytes": self.size_bytes,
+        }
+
+
+@dataclass
 class GcReport:
     """What :func:`collect_garbage` found and did (or would do, with ``dry_run``)."""
 
@@ -125,6 +152,14 @@ class GcReport:
     skipped_snapshots: int = 0
     deleted_shared: list[GcShared] = field(default_factory=list)
     kept_shared: list[GcShared] = field(default_factory=list)
+    stale_uploads: timedelta = DEFAULT_STALE_UPLOADS
+    aborted_uploads: list[GcUpload] = field(default_factory=list)
+    recent_uploads: int = 0
+    uploads_error: str | None = None
+
+    @property
+    def upload_bytes(self) -> int:
+        return sum(u.size_bytes or 0 for u in self.aborted_uploads)
 
     @property
     def freed_bytes(self) -> int:
@@ -163,6 +198,16 @@ class GcReport:
                     "objects": len(self.kept_shared),
                     "bytes": sum(o.size_bytes for o in self.kept_shared),
                 },
+            },
+            "unfinished_uploads": {
+                "older_than_seconds": int(self.stale_uploads.total_seconds()),
+                "aborted" if not self.dry_run else "would_abort": {
+                    "uploads": len(self.aborted_uploads),
+                    "bytes": self.upload_bytes,
+                    "items": [u.to_dict(self.now) for u in self.aborted_uploads],
+                },
+                "kept_recent": {"uploads": self.recent_uploads},
+                "error": self.uploads_error,
             },
         }
 
@@ -219,6 +264,7 @@ def collect_garbage(
     force: bool = False,
     session: Session | None = None,
     now: datetime | None = None,
+    stale_uploads: timedelta = DEFAULT_STALE_UPLOADS,
 ) -> GcReport:
     """Delete orphaned write folders (and, on request, expired referenced ones) of the artifact store.
 
@@ -230,6 +276,7 @@ def collect_garbage(
     :param grace: folders whose newest object is younger than this are never deleted.
     :param dry_run: report what would be deleted; delete nothing.
     :param force: delete even when no write folder at all is referenced by an XCom row.
+    :param stale_uploads: abort unfinished multipart uploads (S3) initiated longer ago than this.
     :raises GcRefused: nothing referenced (see ``force``).
     :raises ArtifactStoreError: the store cannot be listed or a delete failed.
     """
@@ -238,6 +285,7 @@ def collect_garbage(
     store = store or catalog_gc.configured_store()
     now = now or datetime.now(timezone.utc)
     report = GcReport(store.root, dry_run, grace, older_than, include_referenced, now)
+    report.stale_uploads = stale_uploads
 
     # The DB first: a folder written after this scan is younger than the grace period.
     live = catalog_gc.live_folders(session)
@@ -286,7 +334,29 @@ def collect_garbage(
     deleted = {info.folder for info in to_delete}
     linked = {sha for folder, hashes in listing.links.items() if folder not in deleted for sha in hashes}
     _collect_shared(store, report, listing.shared, linked)
+    _abort_stale_uploads(store, report)
     return report
+
+
+def _abort_stale_uploads(store: ArtifactStore, report: GcReport) -> None:
+    """Abort the unfinished multipart uploads older than ``report.stale_uploads`` (S3 only).
+
+    A store that refuses the listing (no ``s3:ListBucketMultipartUploads`` permission) is reported,
+    not fatal: the bucket's ``AbortIncompleteMultipartUpload`` lifecycle rule still cleans up.
+    """
+    try:
+        pending: list[PendingUpload] = store.pending_uploads()
+        for upload in sorted(pending, key=lambda u: (u.relative, u.upload_id)):
+            if upload.initiated is None or report.now - upload.initiated < report.stale_uploads:
+                report.recent_uploads += 1
+                continue
+            item = GcUpload(store.url(upload.relative), upload.upload_id, upload.initiated)
+            item.size_bytes = store.upload_size(upload)
+            if not report.dry_run:
+                store.abort_upload(upload)
+            report.aborted_uploads.append(item)
+    except ArtifactStoreError as err:
+        report.uploads_error = str(err)
 
 
 def _collect_shared(store: ArtifactStore, report: GcReport, shared: list[GcShared], linked: set[str]) -> None:
@@ -352,6 +422,15 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
             f"Shared objects (deduplicated): {verb} {len(report.deleted_shared)} ({freed}), "
             f"kept {len(report.kept_shared)} ({kept})"
         )
+    if report.uploads_error:
+        lines.append(f"Unfinished multipart uploads: not checked ({report.uploads_error})")
+    elif report.aborted_uploads or report.recent_uploads:
+        upload_verb = "would abort" if report.dry_run else "aborted"
+        lines.append(
+            f"Unfinished multipart uploads older than {human_duration(report.stale_uploads)}: {upload_verb} "
+            f"{len(report.aborted_uploads)} ({human_bytes(report.upload_bytes)} of parts), kept "
+            f"{report.recent_uploads} younger"
+        )
     lines.append(
         f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
         f"{report.skipped_snapshots} object(s) under {layout.SNAPSHOTS_DIR}/"
@@ -366,6 +445,13 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
             )
         for item in report.deleted_shared:
             lines.append(f"{verb}: {item.uri} ({human_bytes(item.size_bytes)}; {item.reason})")
+        for upload in report.aborted_uploads:
+            size = "?" if upload.size_bytes is None else human_bytes(upload.size_bytes)
+            started = upload.initiated.isoformat() if upload.initiated else "?"
+            upload_verb = "would abort" if report.dry_run else "aborted"
+            lines.append(
+                f"{upload_verb}: unfinished upload of {upload.uri} ({size} of parts, begun {started})"
+            )
     if verbose:
         lines += [f"skipped: {path}" for path in report.skipped_paths]
     if report.dry_run:
@@ -394,17 +480,40 @@ def _gc(args: argparse.Namespace) -> None:
             "--older-than (the [mlops] retention_days setting alone never deletes them)."
         )
     grace = parse_duration(args.grace, "--grace")
-    report = collect_garbage(
-        older_than=older_than,
-        include_referenced=args.include_referenced,
-        grace=grace,
-        dry_run=args.dry_run,
-        force=args.force,
-    )
+    stale_uploads = parse_duration(getattr(args, "stale_uploads", None) or "24h", "--stale-uploads")
+    with _stdout_to_stderr() if args.output == "json" else contextlib.nullcontext():
+        report = collect_garbage(
+            older_than=older_than,
+            include_referenced=args.include_referenced,
+            grace=grace,
+            dry_run=args.dry_run,
+            force=args.force,
+            stale_uploads=stale_uploads,
+        )
     if args.output == "json":
         print_json(report.to_dict())
     else:
         print("\n".join(_render(report, args.verbose)))
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send whatever is written to stdout meanwhile to stderr, at the file descriptor: Airflow's
+    connection lookups log to handlers (set up at any time) that hold stdout itself, and
+    ``--output json`` must print JSON only."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout file descriptor (embedded): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def gc(args: argparse.Namespace) -> None:

@@ -4,6 +4,8 @@ Airflow does not authenticate plugin apps, so every route here declares Airflow'
 dependencies: ``GetUserDep`` (a valid JWT from the ``Authorization`` header or the UI's ``_token``
 cookie, which the browser sends with the tab's iframe requests) and ``requires_access_dag("GET")``
 for every route about one DAG. The overview lists only DAGs the auth manager says the user may read.
+Whatever comes from a task's log (tracebacks, why a task died) additionally needs the task-logs
+permission on that DAG (:func:`service.can_read_task_logs`), as on Airflow's own pages.
 
 HTML pages (``/``, ``/dags/<dag>``, ``/dags/<dag>/runs/<run>``, ``/dags/<dag>/runs/<run>/tasks/<task>``)
 and the same data as JSON under ``/api/...``.
@@ -64,19 +66,15 @@ def _data(build: Any) -> Any:
         raise HTTPException(status_code=404, detail=str(err)) from err
 
 
-def _can_read_logs(user: Any, dag_id: str) -> bool:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
-    return get_auth_manager().is_authorized_dag(
-        method="GET", access_entity=DagAccessEntity.TASK_LOGS, details=DagDetails(id=dag_id), user=user
-    )
-
-
 def _readable_dag_ids(user: Any) -> set[str]:
     from airflow.api_fastapi.app import get_auth_manager
 
     return set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET"))
+
+
+def _logs(user: Any) -> Any:
+    """Whether ``user`` may read a DAG's task logs, asked per DAG (the overview's failed tasks)."""
+    return lambda dag_id: service.can_read_task_logs(user, dag_id)
 
 
 def create_app() -> FastAPI:
@@ -102,11 +100,11 @@ def create_app() -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def overview_page(request: Request, user: GetUserDep) -> HTMLResponse:
-        return _page(request, "overview.html", lambda: service.overview(_readable_dag_ids(user)))
+        return _page(request, "overview.html", lambda: service.overview(_readable_dag_ids(user), _logs(user)))
 
     @app.get("/api/overview")
     def overview_data(user: GetUserDep) -> Any:
-        return service.overview(_readable_dag_ids(user))
+        return service.overview(_readable_dag_ids(user), _logs(user))
 
     # -- DAG -----------------------------------------------------------------------------------
 
@@ -135,14 +133,16 @@ def create_app() -> FastAPI:
     # -- DAG run -------------------------------------------------------------------------------
 
     @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=dag_read)
-    def run_page(request: Request, dag_id: str, run_id: str) -> HTMLResponse:
+    def run_page(request: Request, user: GetUserDep, dag_id: str, run_id: str) -> HTMLResponse:
         _check_ids(dag_id, run_id)
-        return _page(request, "run.html", lambda: service.run_page(dag_id, run_id))
+        logs = service.can_read_task_logs(user, dag_id)
+        return _page(request, "run.html", lambda: service.run_page(dag_id, run_id, logs=logs))
 
     @app.get("/api/dags/{dag_id}/runs/{run_id}", dependencies=dag_read)
-    def run_data(dag_id: str, run_id: str) -> Any:
+    def run_data(user: GetUserDep, dag_id: str, run_id: str) -> Any:
         _check_ids(dag_id, run_id)
-        return _data(lambda: service.run_page(dag_id, run_id))
+        logs = service.can_read_task_logs(user, dag_id)
+        return _data(lambda: service.run_page(dag_id, run_id, logs=logs))
 
     # -- task instance -------------------------------------------------------------------------
 
@@ -154,7 +154,7 @@ def create_app() -> FastAPI:
     ) -> HTMLResponse:
         _check_ids(dag_id, run_id, task_id)
         index = _map_index(map_index)
-        logs = _can_read_logs(user, dag_id)
+        logs = service.can_read_task_logs(user, dag_id)
         return _page(
             request,
             "task.html",
@@ -165,7 +165,7 @@ def create_app() -> FastAPI:
     def task_data(user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: str = "-1") -> Any:
         _check_ids(dag_id, run_id, task_id)
         index = _map_index(map_index)
-        logs = _can_read_logs(user, dag_id)
+        logs = service.can_read_task_logs(user, dag_id)
         return _data(lambda: service.task_page(dag_id, run_id, task_id, index, traceback=logs))
 
     return app

@@ -3,7 +3,9 @@
 Same data (:mod:`.service`) and same templates (:mod:`.render`) as the FastAPI app; only the
 permission checks differ: the FAB provider's ``has_access_dag("GET")`` decorator on every page about
 one DAG (its ``dag_id`` view argument is what it checks), ``has_access_view()`` plus the auth
-manager's readable DAG ids for the overview. In Airflow 3 the view is mounted under ``/pluginsv2``
+manager's readable DAG ids for the overview, and the auth manager's task-logs permission
+(:func:`service.can_read_task_logs`, as on Airflow's own pages) for anything read from a task's log
+(tracebacks, why a task died). In Airflow 3 the view is mounted under ``/pluginsv2``
 and reached through the "Legacy FAB views" nav item.
 """
 
@@ -72,8 +74,11 @@ class MLOpsFabView(BaseView):
     def overview(self) -> Any:
         from airflow.api_fastapi.app import get_auth_manager
 
-        dag_ids = set(get_auth_manager().get_authorized_dag_ids(user=_user(), method="GET"))
-        return self._page("overview.html", lambda: service.overview(dag_ids))
+        user = _user()
+        dag_ids = set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET"))
+        return self._page(
+            "overview.html", lambda: service.overview(dag_ids, lambda d: service.can_read_task_logs(user, d))
+        )
 
     @expose("/static/<string:name>")
     @_logged_in
@@ -92,11 +97,15 @@ class MLOpsFabView(BaseView):
     @_dag_access
     def run(self, dag_id: str, run_id: str) -> Any:
         _check(dag_id, run_id)
-        return self._page("run.html", lambda: service.run_page(dag_id, run_id))
+        logs = service.can_read_task_logs(_user(), dag_id)
+        return self._page("run.html", lambda: service.run_page(dag_id, run_id, logs=logs))
 
     @expose("/dags/<string:dag_id>/runs/<string:run_id>/tasks/<string:task_id>")
     @_dag_access
     def task(self, dag_id: str, run_id: str, task_id: str) -> Any:
         _check(dag_id, run_id, task_id)
         map_index = request.args.get("map_index", default=-1, type=int)
-        return self._page("task.html", lambda: service.task_page(dag_id, run_id, task_id, map_index))
+        logs = service.can_read_task_logs(_user(), dag_id)
+        return self._page(
+            "task.html", lambda: service.task_page(dag_id, run_id, task_id, map_index, traceback=logs)
+        )

@@ -37,6 +37,8 @@ from airflow_mlops_provider.records import (
 from airflow_mlops_provider.ui.layout import NODE_HEIGHT, NODE_WIDTH, layout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_mlops_provider.artifacts.store import ArtifactStore
     from airflow_mlops_provider.catalog.artifacts import ArtifactEntry
     from airflow_mlops_provider.catalog.records import XComEntry
@@ -156,10 +158,24 @@ def _inline_view(entry: ArtifactEntry) -> dict[str, Any]:
 
 
 def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
-    """A stored artifact: its reference, preview and (on task pages) manifest."""
+    """A stored artifact: its reference, preview and (on task pages) manifest.
+
+    A ``refused`` reference (not an artifact of the row's DAG) shows why and where it points, never
+    anything read from the artifact it names.
+    """
     ref = entry.reference
     if ref is None:
         return {"error": entry.error, "preview": None, "preview_error": None, "manifest": None}
+    if entry.status == "refused":
+        return {
+            "error": entry.error,
+            "refused": True,
+            "points_to": entry.points_to,
+            "uri": ref.uri,
+            "preview": None,
+            "preview_error": None,
+            "manifest": None,
+        }
     view: dict[str, Any] = {
         "error": None,
         "uri": ref.uri,
@@ -172,6 +188,7 @@ def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
         "summary": ref.summary,
         "details": ref.details,
         "producer": ref.producer.describe(),
+        "note": entry.note,
         "preview": clean_preview(entry.preview),
         "preview_error": entry.preview_error if entry.status == "ok" else entry.error,
         "manifest": None,
@@ -186,7 +203,7 @@ def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
                 "execution": entry.manifest.execution or {},
             }
         else:
-            view["manifest_error"] = entry.error
+            view["manifest_error"] = entry.note or entry.error
     return view
 
 
@@ -253,6 +270,23 @@ def node_state(states: list[str | None], warned: bool) -> str | None:
     return "success_with_warnings" if state == "success" and warned else state
 
 
+# -- permissions -------------------------------------------------------------------------------------
+
+
+def can_read_task_logs(user: Any, dag_id: str) -> bool:
+    """Whether ``user`` may read the task logs of ``dag_id``: the check Airflow's own log routes make
+    (``requires_access_dag("GET", DagAccessEntity.TASK_LOGS)``). Tracebacks and why a task died come
+    from its log, so both faces show them only when this holds."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
+
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
+    return get_auth_manager().is_authorized_dag(
+        method="GET", access_entity=DagAccessEntity.TASK_LOGS, details=details, user=user
+    )
+
+
 # -- links -------------------------------------------------------------------------------------------
 
 
@@ -270,10 +304,10 @@ def airflow_log_url(dag_id: str, run_id: str, task_id: str, map_index: int) -> s
 # -- pages -------------------------------------------------------------------------------------------
 
 
-def overview(dag_ids: set[str] | None) -> dict[str, Any]:
+def overview(dag_ids: set[str] | None, logs: Callable[[str], bool] = lambda dag_id: False) -> dict[str, Any]:
     """DAGs (among ``dag_ids``, the user's readable DAGs) with artifacts or ML records, and the
-    problems of each one's latest run: failed tasks (with why they ended), failed or warning checks
-    and metrics."""
+    problems of each one's latest run: failed tasks (with why they ended, for DAGs whose task logs
+    ``logs(dag_id)`` says the user may read), failed or warning checks and metrics."""
     ids = catalog.records.mlops_dag_ids(dag_ids)
     latest = catalog.runs.latest_runs(ids)
     problems = catalog.records.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
@@ -282,7 +316,7 @@ def overview(dag_ids: set[str] | None) -> dict[str, Any]:
             continue
         tis = catalog.records.task_instances(dag_id, run["run_id"])
         rows = catalog.records.xcoms(dag_id, run["run_id"], key=TASK_KEY)
-        for failed in failed_tasks(dag_id, run["run_id"], tis, rows)[:MAX_EXITS_PER_RUN]:
+        for failed in failed_tasks(dag_id, run["run_id"], tis, rows, logs=logs(dag_id))[:MAX_EXITS_PER_RUN]:
             problems.append(
                 {
                     "dag_id": dag_id,
@@ -418,8 +452,11 @@ def run_graph(
     }
 
 
-def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
-    """The run's graph (as it was), diff against the previous run, artifacts, metrics and checks."""
+def run_page(dag_id: str, run_id: str, *, logs: bool = False) -> dict[str, Any]:
+    """The run's graph (as it was), diff against the previous run, artifacts, metrics and checks.
+
+    ``logs`` (the user may read task logs) adds why each failed task ended, read from its log.
+    """
     run = catalog.runs.dag_run(dag_id, run_id)
     if run is None:
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
@@ -443,7 +480,7 @@ def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
     return {
         "dag_id": dag_id,
         "run": run,
-        "failed_tasks": failed_tasks(dag_id, run_id, tis, rows),
+        "failed_tasks": failed_tasks(dag_id, run_id, tis, rows, logs=logs),
         "previous": previous,
         "graph": run_graph(dag_id, run_id, tis, _warned(records), snapshot),
         "snapshot_id": snapshot.id if snapshot is not None else None,
@@ -457,11 +494,12 @@ def run_page(dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def task_page(
-    dag_id: str, run_id: str, task_id: str, map_index: int = -1, *, traceback: bool = True
+    dag_id: str, run_id: str, task_id: str, map_index: int = -1, *, traceback: bool = False
 ) -> dict[str, Any]:
     """Artifacts with manifests, code, duration/memory trend and failure of one task instance.
 
-    ``traceback=False`` (the user may not read task logs) leaves the log unread.
+    The log is read (traceback, why the task died) only with ``traceback=True``: the user may read
+    task logs (:func:`can_read_task_logs`).
     """
     run = catalog.runs.dag_run(dag_id, run_id)
     if run is None:
@@ -544,15 +582,16 @@ def exit_summary(ended: task_logs.TaskExit, task_records: list[dict[str, Any]]) 
 
 
 def failed_tasks(
-    dag_id: str, run_id: str, tis: list[dict[str, Any]], rows: list[XComEntry]
+    dag_id: str, run_id: str, tis: list[dict[str, Any]], rows: list[XComEntry], *, logs: bool
 ) -> list[dict[str, Any]]:
-    """Failed task instances of a run with why they ended (read from their logs, up to a bound)."""
+    """Failed task instances of a run with why they ended (read from their logs, up to a bound, when
+    ``logs``: the user may read task logs; otherwise their state only)."""
     failed = [ti for ti in tis if ti["state"] in ("failed", "up_for_retry")]
     out = []
     for i, ti in enumerate(failed):
         where = (ti["task_id"], ti["map_index"])
         entry = {"task_id": ti["task_id"], "map_index": ti["map_index"], "state": ti["state"], "text": None}
-        if i < MAX_EXITS_PER_RUN:
+        if logs and i < MAX_EXITS_PER_RUN:
             ended = task_logs.read_task_exit(dag_id, run_id, *where, ti["try_number"])
             own = [
                 TaskRecord.from_row(r.value).to_row()
