@@ -416,6 +416,44 @@ def test_metric_and_check_history(ui: dict[str, Any]) -> None:
     assert 'id="metric-data"' in page.text and "mlops.metricCharts" in page.text
 
 
+def test_metric_charts_are_drawn_against_runs_not_clock_time(ui: dict[str, Any]) -> None:
+    first, second = ui["runs"]["first"].run_id, ui["runs"]["second"].run_id
+    data = get(ui, "/mlops/api/dags/mlops_ui_evolving/metrics").json()
+    assert [r["run_id"] for r in data["runs"]] == [first, second]  # oldest first: x = 1, 2
+    (series,) = data["series"]
+    assert series["x"] == [1, 2]
+    one = get(ui, "/mlops/api/dags/mlops_ui_evolving/metrics?runs=1").json()
+    assert [r["run_id"] for r in one["runs"]] == [second] and one["series"][0]["x"] == [1]
+    page = get(ui, "/mlops/dags/mlops_ui_evolving?window=30")
+    assert page.status_code == 200 and "<b>last 30</b>" in page.text
+    assert get(ui, "/mlops/dags/mlops_ui_evolving?window=7").status_code == 422
+
+
+def test_runs_table_has_metric_columns_and_checks_by_run(ui: dict[str, Any]) -> None:
+    page = get(ui, "/mlops/dags/mlops_ui_evolving").text
+    assert "<th>quality</th>" in page
+    assert 'class="metric status-warning">0.4<' in page and 'class="metric status-ok">0.9<' in page
+    shop = get(ui, "/mlops/dags/mlops_ui_shop").text
+    assert 'class="grid checks-grid"' in shop and "<td>scores_high</td>" in shop
+    assert 'class="cell status-warning"' in shop
+
+
+def test_compare_two_runs_shows_structure_metrics_and_escapes(ui: dict[str, Any]) -> None:
+    first, second = ui["runs"]["first"].run_id, ui["runs"]["second"].run_id
+    url = f"/mlops/api/dags/mlops_ui_evolving/compare?a={q(first)}&b={q(second)}"
+    data = get(ui, url).json()
+    assert [t["task_id"] for t in data["structure"]["added"]] == ["clean"]
+    (metric,) = data["metrics"]
+    assert (metric["before"], metric["after"]) == (0.9, 0.4) and metric["delta"] == pytest.approx(-0.5)
+    assert (metric["status_before"], metric["status_after"]) == ("ok", "warning")
+    page = get(ui, url.replace("/api/", "/"))
+    assert page.status_code == 200 and "+ task <b>clean</b>" in page.text
+    assert 'id="metric-deltas"' in page.text
+    assert get(ui, f"/mlops/dags/mlops_ui_evolving/compare?a={q(first)}&b=nope").status_code == 404
+    assert get(ui, f"/mlops/dags/mlops_ui_evolving/compare?a={q(first)}&b=..").status_code == 400
+    assert get(ui, url, user="limited").status_code == 403
+
+
 def test_fab_view_renders_with_the_same_templates_and_permissions(ui: dict[str, Any]) -> None:
     fab = ui["fab"]
     assert "MLOpsFabView" in fab["fab_views"]

@@ -13,7 +13,7 @@ and the same data as JSON under ``/api/...``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 # This module is imported only by the API server (the plugin mounts it through a lazy wrapper), so
 # importing the API server's security module here costs the other Airflow processes nothing.
@@ -110,15 +110,23 @@ def create_app() -> FastAPI:
 
     @app.get("/dags/{dag_id}", response_class=HTMLResponse, dependencies=dag_read)
     def dag_page(
-        request: Request, dag_id: str, runs: Annotated[int, Query(ge=1, le=1000)] = 50
+        request: Request,
+        dag_id: str,
+        runs: Annotated[int, Query(ge=1, le=1000)] = 50,
+        window: Annotated[Literal["30", "100", "all"], Query()] = "100",
     ) -> HTMLResponse:
         _check_ids(dag_id)
-        return _page(request, "dag.html", lambda: service.dag_page(dag_id, runs=runs))
+        metric_runs = service.CHART_WINDOWS[window]
+        return _page(
+            request,
+            "dag.html",
+            lambda: {**service.dag_page(dag_id, runs=runs, metric_runs=metric_runs), "window": window},
+        )
 
     @app.get("/api/dags/{dag_id}/metrics", dependencies=dag_read)
     def metrics_data(dag_id: str, runs: Annotated[int, Query(ge=1, le=10_000)] = 100) -> Any:
         _check_ids(dag_id)
-        return {"dag_id": dag_id, "series": service.metric_chart_data(dag_id, runs)}
+        return {"dag_id": dag_id, **service.metric_chart_data(dag_id, runs)}
 
     @app.get("/api/dags/{dag_id}/checks", dependencies=dag_read)
     def checks_data(dag_id: str, limit: Annotated[int, Query(ge=1, le=10_000)] = 200) -> Any:
@@ -129,6 +137,18 @@ def create_app() -> FastAPI:
     def runs_data(dag_id: str, runs: Annotated[int, Query(ge=1, le=1000)] = 50) -> Any:
         _check_ids(dag_id)
         return _data(lambda: service.dag_page(dag_id, runs=runs, metric_runs=1))["runs"]
+
+    @app.get("/dags/{dag_id}/compare", response_class=HTMLResponse, dependencies=dag_read)
+    def compare_page(request: Request, dag_id: str, a: str, b: str) -> HTMLResponse:
+        _check_ids(dag_id, a)
+        _check_ids(dag_id, b)
+        return _page(request, "compare.html", lambda: service.compare_page(dag_id, a, b))
+
+    @app.get("/api/dags/{dag_id}/compare", dependencies=dag_read)
+    def compare_data(dag_id: str, a: str, b: str) -> Any:
+        _check_ids(dag_id, a)
+        _check_ids(dag_id, b)
+        return _data(lambda: service.compare_page(dag_id, a, b))
 
     # -- DAG run -------------------------------------------------------------------------------
 

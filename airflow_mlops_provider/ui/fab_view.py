@@ -91,7 +91,21 @@ class MLOpsFabView(BaseView):
     @_dag_access
     def dag(self, dag_id: str) -> Any:
         _check(dag_id)
-        return self._page("dag.html", lambda: service.dag_page(dag_id))
+        window = request.args.get("window", "100")
+        if window not in service.CHART_WINDOWS:
+            window = "100"
+        return self._page(
+            "dag.html",
+            lambda: {**service.dag_page(dag_id, metric_runs=service.CHART_WINDOWS[window]), "window": window},
+        )
+
+    @expose("/dags/<string:dag_id>/compare")
+    @_dag_access
+    def compare(self, dag_id: str) -> Any:
+        run_a, run_b = request.args.get("a", ""), request.args.get("b", "")
+        _check(dag_id, run_a)
+        _check(dag_id, run_b)
+        return self._page("compare.html", lambda: service.compare_page(dag_id, run_a, run_b))
 
     @expose("/dags/<string:dag_id>/runs/<string:run_id>")
     @_dag_access

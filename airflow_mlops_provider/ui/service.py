@@ -339,7 +339,8 @@ def overview(dag_ids: set[str] | None, logs: Callable[[str], bool] = lambda dag_
 
 
 def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, Any]:
-    """Runs with state and structure changes, metric history and check history of one DAG."""
+    """Runs with state, structure changes and metric values, metric charts over the last
+    ``metric_runs`` runs, a grid of checks against runs, and the check history of one DAG."""
     run_list = catalog.runs.dag_runs(dag_id, runs)
     if not run_list and not catalog.records.mlops_dag_ids({dag_id}):
         raise NotFound(f"DAG {dag_id!r} has no runs.")
@@ -354,11 +355,18 @@ def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, A
         )
     if run_list:
         run_list[-1]["structure_changed"] = False
+    chart = metric_chart_data(dag_id, metric_runs)
+    columns, cells = metric_columns(chart if metric_runs >= runs else metric_chart_data(dag_id, runs))
+    for run in run_list:
+        run["metrics"] = cells.get(run["run_id"], {})
+    checks = check_rows(dag_id, 200)
     return {
         "dag_id": dag_id,
         "runs": run_list,
-        "metrics": metric_chart_data(dag_id, metric_runs),
-        "checks": check_rows(dag_id, 200),
+        "metric_columns": columns,
+        "metrics": chart,
+        "checks": checks,
+        "checks_grid": checks_grid(checks, [r["run_id"] for r in run_list[:30]]),
     }
 
 
@@ -370,16 +378,31 @@ def _pointer(snapshots: SnapshotStore, dag_id: str, run_id: str) -> dict[str, An
         return None
 
 
-def metric_chart_data(dag_id: str, runs: int = 100) -> list[dict[str, Any]]:
-    """Metric series as columns for the charts: x (run time, epoch seconds), value, bounds, status."""
+#: Metric chart windows offered on the DAG page (runs); ``all`` is capped at the largest.
+CHART_WINDOWS = {"30": 30, "100": 100, "all": 10_000}
+
+
+def _run_label(run: dict[str, Any]) -> dict[str, Any]:
+    when = run.get("start_date") or run.get("run_after")
+    return {"run_id": run["run_id"], "date": when.isoformat() if when else None, "state": run.get("state")}
+
+
+def metric_chart_data(dag_id: str, runs: int = 100) -> dict[str, Any]:
+    """Metric series for the charts, on an axis of runs: ``runs`` lists the window's runs oldest
+    first (the x value of a run is its position, 1-based: runs of one afternoon are as far apart as
+    runs a month apart), each series has ``x`` (run positions), value, bounds, status and run ids."""
+    window = list(reversed(catalog.runs.dag_runs(dag_id, runs)))
+    position = {r["run_id"]: i for i, r in enumerate(window, start=1)}
     out = []
     for series in catalog.records.metric_series(dag_id, runs):
-        points = series["points"]
+        points = sorted(
+            (p for p in series["points"] if p["run_id"] in position), key=lambda p: position[p["run_id"]]
+        )
         out.append(
             {
                 "task_id": series["task_id"],
                 "name": series["name"],
-                "x": [p["run_after"].timestamp() if p["run_after"] else None for p in points],
+                "x": [position[p["run_id"]] for p in points],
                 "run_ids": [p["run_id"] for p in points],
                 "map_index": [p["map_index"] for p in points],
                 "value": [p["value"] for p in points],
@@ -388,7 +411,35 @@ def metric_chart_data(dag_id: str, runs: int = 100) -> list[dict[str, Any]]:
                 "status": [p["status"] for p in points],
             }
         )
-    return out
+    return {"runs": [_run_label(r) for r in window], "series": out}
+
+
+def metric_columns(chart: dict[str, Any]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The runs table's metric columns (``task · name``) and, per run id, each column's value and
+    status (the last map index when a mapped task records several)."""
+    names: list[str] = []
+    cells: dict[str, dict[str, Any]] = {}
+    for series in chart["series"]:
+        task, name = series["task_id"], series["name"]
+        label = name if name == task else f"{task} · {name}"
+        names.append(label)
+        for run_id, value, status in zip(series["run_ids"], series["value"], series["status"], strict=True):
+            cells.setdefault(run_id, {})[label] = {"value": value, "status": status}
+    return names, cells
+
+
+def checks_grid(rows: list[dict[str, Any]], run_ids: list[str]) -> dict[str, Any]:
+    """Checks against runs: one row per check task (map index included), one column per run of
+    ``run_ids`` (newest first), each cell the check's status in that run (or ``None``)."""
+    grid: dict[str, dict[str, str]] = {}
+    for row in rows:
+        mapped = row.get("map_index") is not None and row["map_index"] >= 0
+        label = f"{row['task_id']}[{row['map_index']}]" if mapped else row["task_id"]
+        grid.setdefault(label, {}).setdefault(row["run_id"], row["status"])
+    return {
+        "runs": run_ids,
+        "rows": [{"check": label, "cells": [grid[label].get(r) for r in run_ids]} for label in sorted(grid)],
+    }
 
 
 def check_rows(dag_id: str, limit: int = 200) -> list[dict[str, Any]]:
@@ -490,6 +541,39 @@ def run_page(dag_id: str, run_id: str, *, logs: bool = False) -> dict[str, Any]:
         **records,
         "task_instances": tis,
         "colours": {k: v for k, v in STATE_COLOURS.items() if k},
+    }
+
+
+def compare_page(dag_id: str, run_a: str, run_b: str) -> dict[str, Any]:
+    """Two runs of a DAG side by side (``airflow mlops diff`` shows the same): structure and code
+    changes from the snapshots, metric deltas, check status changes and, per table artifact, row,
+    schema and column statistic changes, all from what was recorded when the runs wrote them."""
+    from airflow_mlops_provider.catalog.compare import compare_runs
+
+    runs = {}
+    for run_id in (run_a, run_b):
+        run = catalog.runs.dag_run(dag_id, run_id)
+        if run is None:
+            raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}.")
+        runs[run_id] = run
+    snapshots = snapshot_store()
+    structure, structure_error = None, None
+    try:
+        found = snapshots.diff_runs(dag_id, run_a, run_b)
+        structure = found.to_dict() if found is not None else None
+        if found is None:
+            structure_error = "the structure of one of the runs was not recorded"
+    except ArtifactError as err:
+        structure_error = str(err)
+    comparison = compare_runs(dag_id, run_a, run_b, ArtifactManager.configured())
+    return {
+        "dag_id": dag_id,
+        "run_a": runs[run_a],
+        "run_b": runs[run_b],
+        "structure": structure,
+        "structure_error": structure_error,
+        **comparison.to_dict(),
+        "choices": catalog.runs.dag_runs(dag_id, 100),
     }
 
 

@@ -1,50 +1,90 @@
-/* Charts of the ML view, drawn with uPlot (vendored: uPlot.iife.min.js, MIT, see uPlot.LICENSE).
+/* Charts and theme of the ML view, drawn with uPlot (vendored: uPlot.iife.min.js, MIT, see uPlot.LICENSE).
  * Data arrives in <script type="application/json"> elements rendered by the server; nothing is
  * fetched from outside the Airflow API server, and labels are set with textContent (never HTML). */
 (function () {
   "use strict";
+
+  /* Airflow's UI keeps its colour mode in localStorage ("theme": light, dark or system); the view
+   * is served from the same origin, so it follows it, and the system setting otherwise. */
+  function theme() {
+    var chosen = null;
+    try { chosen = window.localStorage.getItem("theme"); } catch (e) { chosen = null; }
+    if (chosen !== "dark" && chosen !== "light") {
+      chosen = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+    }
+    document.documentElement.setAttribute("data-theme", chosen);
+    return chosen;
+  }
+  theme();
+  window.addEventListener("storage", function (e) { if (e.key === "theme") { theme(); } });
+
+  function colour(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  }
   function read(id) { return JSON.parse(document.getElementById(id).textContent); }
   function box(container, title) {
     var div = document.createElement("div"); div.className = "chart";
     var h = document.createElement("div"); h.className = "chart-title"; h.textContent = title;
     div.appendChild(h); container.appendChild(div); return div;
   }
-  function width() { return Math.max(320, Math.min(640, (document.body.clientWidth || 700) - 40)); }
+  function width(container) {
+    var avail = (container && container.clientWidth) || document.body.clientWidth || 700;
+    return Math.max(280, Math.min(640, avail - 24));
+  }
   function pointsOnly(values, status, wanted) {
     return values.map(function (v, i) { return status[i] === wanted ? v : null; });
   }
+  function axes() {
+    var fg = colour("--fg-muted"), grid = colour("--grid");
+    return { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+  }
+  /* x is the run's position in the window (1 = oldest shown): runs are evenly spaced whatever
+   * their dates, a single run sits in the middle, and the legend names the run under the cursor. */
   function metricCharts(containerId, dataId) {
-    var container = document.getElementById(containerId);
-    read(dataId).forEach(function (s) {
-      var el = box(container, s.task_id + " · " + s.name);
+    var container = document.getElementById(containerId), data = read(dataId), runs = data.runs;
+    function runLabel(x) {
+      var r = runs[Math.round(x) - 1];
+      return r ? "#" + Math.round(x) + " " + r.run_id + (r.date ? " (" + r.date.slice(0, 16).replace("T", " ") + ")" : "") : "";
+    }
+    data.series.forEach(function (s) {
+      var el = box(container, s.task_id === s.name ? s.name : s.task_id + " · " + s.name);
+      el.setAttribute("data-points", String(s.x.length));
       var hasLower = s.lower.some(function (v) { return v !== null; });
       var hasUpper = s.upper.some(function (v) { return v !== null; });
-      var data = [s.x, s.value, hasLower ? s.lower : s.x.map(function () { return null; }),
-        hasUpper ? s.upper : s.x.map(function () { return null; }),
-        pointsOnly(s.value, s.status, "failed"), pointsOnly(s.value, s.status, "warning")];
+      var stepped = uPlot.paths.stepped({ align: 1 });  /* a bound holds from the run that set it */
+      var ax = axes(), main = colour("--accent"), bound = colour("--fg-muted");
       new uPlot({
-        width: width(), height: 220,
-        scales: { x: { time: true } },
+        width: width(container), height: 220,
+        scales: { x: { time: false, range: function () { return [0.5, Math.max(runs.length, 1) + 0.5]; } } },
+        axes: [
+          Object.assign({ label: "run", values: function (u, ticks) {
+            return ticks.map(function (t) { return Number.isInteger(t) ? "#" + t : ""; });
+          } }, ax),
+          ax
+        ],
         series: [
-          { label: "run" },
-          { label: s.name, stroke: "#1565c0", width: 2, points: { show: true, size: 4 } },
-          { label: "lower bound", stroke: "#9e9e9e", dash: [6, 4], points: { show: false }, show: hasLower },
-          { label: "upper bound", stroke: "#9e9e9e", dash: [6, 4], points: { show: false }, show: hasUpper },
-          { label: "failed", stroke: "#e53935", width: 0, points: { show: true, size: 10, fill: "#e53935" } },
-          { label: "warning", stroke: "#ffb300", width: 0, points: { show: true, size: 9, fill: "#ffb300" } }
+          { label: "run", value: function (u, x) { return x == null ? "" : runLabel(x); } },
+          { label: s.name, stroke: main, width: 2, points: { show: true, size: 5 } },
+          { label: "lower bound", stroke: bound, dash: [6, 4], paths: stepped, points: { show: false }, show: hasLower },
+          { label: "upper bound", stroke: bound, dash: [6, 4], paths: stepped, points: { show: false }, show: hasUpper },
+          { label: "failed", stroke: colour("--bad"), width: 0, points: { show: true, size: 10, fill: colour("--bad") } },
+          { label: "warning", stroke: colour("--warn"), width: 0, points: { show: true, size: 9, fill: colour("--warn") } }
         ]
-      }, data, el);
+      }, [s.x, s.value, hasLower ? s.lower : s.x.map(function () { return null; }),
+        hasUpper ? s.upper : s.x.map(function () { return null; }),
+        pointsOnly(s.value, s.status, "failed"), pointsOnly(s.value, s.status, "warning")], el);
     });
   }
   function trendChart(containerId, dataId) {
-    var t = read(dataId), container = document.getElementById(containerId);
+    var t = read(dataId), container = document.getElementById(containerId), ax = axes();
     new uPlot({
-      width: width(), height: 220, scales: { x: { time: true } },
+      width: width(container), height: 220, scales: { x: { time: true } },
       series: [{ label: "run" },
-        { label: "duration (s)", stroke: "#1565c0", width: 2, scale: "s" },
-        { label: "peak memory (MiB)", stroke: "#6a1b9a", width: 2, scale: "mb" }],
-      axes: [{}, { scale: "s", label: "s" }, { scale: "mb", side: 1, label: "MiB", grid: { show: false } }]
+        { label: "duration (s)", stroke: colour("--accent"), width: 2, scale: "s" },
+        { label: "peak memory (MiB)", stroke: colour("--accent-2"), width: 2, scale: "mb" }],
+      axes: [ax, Object.assign({ scale: "s", label: "s" }, ax),
+        Object.assign({}, ax, { scale: "mb", side: 1, label: "MiB", grid: { show: false } })]
     }, [t.x, t.duration, t.memory], box(container, "duration and peak memory"));
   }
-  window.mlops = { metricCharts: metricCharts, trendChart: trendChart };
+  window.mlops = { metricCharts: metricCharts, trendChart: trendChart, theme: theme };
 })();
