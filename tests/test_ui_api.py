@@ -438,6 +438,17 @@ def test_runs_table_has_metric_columns_and_checks_by_run(ui: dict[str, Any]) -> 
     assert 'class="cell status-warning"' in shop
 
 
+def test_run_page_says_what_failed_first(ui: dict[str, Any]) -> None:
+    shop = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(ui['runs']['shop'].run_id)}").text
+    top = shop[shop.index('id="failed-tasks"') : shop.index("Graph as it ran")]
+    assert "check <b>scores_high</b>" in top and "severity warning" in top
+    second = get(ui, f"/mlops/dags/mlops_ui_evolving/runs/{q(ui['runs']['second'].run_id)}").text
+    top = second[second.index('id="failed-tasks"') : second.index("Graph as it ran")]
+    assert "metric <b>quality · quality</b> = 0.4" in top
+    first = get(ui, f"/mlops/dags/mlops_ui_evolving/runs/{q(ui['runs']['first'].run_id)}").text
+    assert 'id="failed-tasks"' not in first  # nothing failed: no box
+
+
 def test_compare_two_runs_shows_structure_metrics_and_escapes(ui: dict[str, Any]) -> None:
     first, second = ui["runs"]["first"].run_id, ui["runs"]["second"].run_id
     url = f"/mlops/api/dags/mlops_ui_evolving/compare?a={q(first)}&b={q(second)}"
