@@ -407,6 +407,9 @@ def test_the_ml_view_says_why_the_task_died(killing_cluster) -> None:
     said = task["exit"]["text"]
     assert said.startswith("killed by SIGKILL (likely out of memory), peak RSS ") and said.endswith(" MiB")
     assert float(said.split("peak RSS ")[1].split()[0].replace(",", "")) > ALLOCATE_MB
+    # The page shows the end of the log inline, the supervisor's verdict last and marked critical.
+    critical = [line for line in task["log_excerpt"] if line["level"] == "critical"]
+    assert critical and critical[-1]["text"].startswith("Process terminated by signal"), task["log_excerpt"]
     (failed,) = page(f"/dags/{DAG_ID}/runs/{run}")["failed_tasks"]
     assert (failed["task_id"], failed["text"]) == ("hog", said)
     problems = [p for p in page("/overview")["problems"] if p["dag_id"] == DAG_ID]
@@ -422,3 +425,5 @@ def test_the_ml_view_says_why_the_task_died(killing_cluster) -> None:
         hog.and_(browser_page.locator('a[href*="/runs/"]')).first.click()
         frame = open_ml_tab(browser_page, "mlops_task")
         expect(frame.locator("#task-exit")).to_contain_text(said)
+        critical_line = frame.locator("#log-excerpt tr.level-critical").last
+        expect(critical_line).to_contain_text("Process terminated by signal")

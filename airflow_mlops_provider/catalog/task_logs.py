@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_mlops_provider.catalog._session import state_name, with_session
@@ -91,6 +91,7 @@ class TaskExit:
     :param exit_code: the process's exit code (``-9`` for SIGKILL) when the supervisor logged one.
     :param traceback: the last traceback in the log, if any.
     :param log_read: whether the log could be read at all.
+    :param excerpt: the log's last lines (``time``, ``level``, ``text``), for the task page.
     """
 
     kind: ExitKind | None = None
@@ -99,6 +100,7 @@ class TaskExit:
     exit_code: int | None = None
     traceback: str | None = None
     log_read: bool = True
+    excerpt: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def died(self) -> bool:
@@ -360,6 +362,35 @@ def _audit_events(session: Session, ti: Any, try_number: int) -> list[tuple[str,
     return [(r.event, r.extra) for r in rows]
 
 
+#: Lines of a task's log shown on its page.
+EXCERPT_LINES = 40
+_MARKERS = ("::group::", "::endgroup::")
+
+
+def log_excerpt(messages: Iterable[Mapping[str, Any]], lines: int = EXCERPT_LINES) -> list[dict[str, str]]:
+    """The last ``lines`` log lines as ``time``, ``level`` and ``text`` (the event and its fields),
+    without the log's group markers."""
+    out = []
+    for message in messages:
+        event = str(message.get("event") or "")
+        if event.startswith(_MARKERS):
+            continue
+        extra = " ".join(
+            f"{k}={v}"
+            for k, v in message.items()
+            if k not in ("timestamp", "level", "event", "sources", "logger", "filename", "lineno")
+            and k not in ("dag_id", "run_id", "task_id", "map_index", "ti_id", "try_number", "error_detail")
+        )
+        out.append(
+            {
+                "time": str(message.get("timestamp") or "")[:23],
+                "level": str(message.get("level") or "").lower(),
+                "text": f"{event} {extra}".strip()[:2000],
+            }
+        )
+    return out[-lines:]
+
+
 def read_task_exit(
     dag_id: str,
     run_id: str,
@@ -396,7 +427,7 @@ def read_task_exit(
                 found = TaskExit("orphaned", orphan, traceback=found.traceback)
         if messages is None:
             return TaskExit(found.kind, found.reason, found.signal, found.exit_code, found.traceback, False)
-        return found
+        return replace(found, excerpt=log_excerpt(messages))
 
     try:
         return with_session(session, run)

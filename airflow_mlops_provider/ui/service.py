@@ -617,8 +617,9 @@ def task_page(
     ]
     history.reverse()  # oldest first for the chart
     ended = None
-    if traceback and ti["state"] in ("failed", "up_for_retry", "running"):
+    if traceback and ti["try_number"]:  # the log is read (once) for its excerpt and, if failed, why
         ended = task_logs.read_task_exit(dag_id, run_id, task_id, map_index, ti["try_number"])
+    failed = ti["state"] in ("failed", "up_for_retry", "running")
     inputs = []
     for record in records["tasks"]:
         inputs += record.get("inputs") or []
@@ -640,8 +641,9 @@ def task_page(
             "memory": [h.get("peak_rss_mb") for h in history],
         },
         "history": list(reversed(history))[:30],
-        "traceback": ended.traceback if ended else None,
-        "exit": exit_summary(ended, records["tasks"]) if ended is not None else None,
+        "traceback": ended.traceback if ended and failed else None,
+        "exit": exit_summary(ended, records["tasks"]) if ended is not None and failed else None,
+        "log_excerpt": ended.excerpt if ended else [],
         "log_url": airflow_log_url(dag_id, run_id, task_id, map_index),
     }
 
