@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 TAG = "__mlops__"
+NUL_TEXT = "\\x00"  # what a NUL character becomes in summaries (see jsonb_safe)
 _SERDE_CLASSNAME = "__classname__"
 _RESERVED_KEYS = (TAG, _SERDE_CLASSNAME)
 # Containers nested deeper than this are not JSON-encoded: encoding, Airflow's JSON handling of the
@@ -93,6 +94,22 @@ def decode(data: JsonValue, leaf: Callable[[dict[str, Any]], Any]) -> Any:
 
         return np.dtype(data["dtype"]).type(decode(data["value"], leaf))
     raise ValueError(f"Unknown {TAG} tag {tag!r}: written by a newer airflow-mlops-provider?")
+
+
+def jsonb_safe(data: JsonValue) -> JsonValue:
+    """``data`` with every NUL character in strings and keys written as the text ``\\x00``.
+
+    For what describes an artifact in its XCom row (summary, type, details such as column names):
+    PostgreSQL's JSONB rejects ``\\u0000`` and the row would fail to save. The artifact's bytes
+    are stored in the object store unchanged; values themselves never go inline with NUL.
+    """
+    if isinstance(data, str):
+        return data.replace("\x00", NUL_TEXT) if "\x00" in data else data
+    if isinstance(data, (list, tuple)):
+        return [jsonb_safe(item) for item in data]
+    if isinstance(data, dict):
+        return {jsonb_safe(key): jsonb_safe(item) for key, item in data.items()}
+    return data
 
 
 def iter_references(data: JsonValue, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

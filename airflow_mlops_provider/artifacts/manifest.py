@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_mlops_provider.artifacts import layout
-from airflow_mlops_provider.artifacts.codec import TAG
+from airflow_mlops_provider.artifacts.codec import TAG, jsonb_safe
 
 MANIFEST_VERSION = 1
 REFERENCE_VERSION = 1
@@ -86,19 +86,20 @@ class Reference:
         return self.sibling(layout.PREVIEW)
 
     def to_row(self) -> dict[str, Any]:
+        """The XCom row; its descriptive fields are JSONB-safe (no NUL: PostgreSQL refuses them)."""
         row: dict[str, Any] = {
             TAG: "artifact",
             "v": REFERENCE_VERSION,
-            "summary": self.summary,
+            "summary": jsonb_safe(self.summary),
             "uri": self.uri,
-            "type": self.type,
+            "type": jsonb_safe(self.type),
             "format": self.format,
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
             "serializer": self.serializer,
             "format_version": self.format_version,
             "producer": asdict(self.producer),
-            "details": self.details,
+            "details": jsonb_safe(self.details),
         }
         if self.signature:
             row["signature"] = self.signature

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -18,7 +19,7 @@ from airflow_mlops_provider.exceptions import (
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.artifacts.manifest import Manifest
@@ -55,31 +56,82 @@ def command(func: Callable[[argparse.Namespace], None]) -> Callable[[argparse.Na
         from airflow.utils.providers_configuration_loader import providers_configuration_loaded
         from sqlalchemy.exc import OperationalError
 
-        try:
-            from airflow.cli.utils import redirect_stdout_log_handlers_to_stderr
-
-            redirect_stdout_log_handlers_to_stderr()  # stdout carries the command's output only
-        except ImportError:  # older Airflow
-            pass
-        try:
-            providers_configuration_loaded(func)(args)
-        except UsageError as err:
-            fail(str(err), EXIT_USAGE)
-        except ArtifactStoreError as err:
-            fail(str(err), EXIT_STORE)
-        except ArtifactIntegrityError as err:
-            fail(str(err), EXIT_INTEGRITY)
-        except ArtifactError as err:
-            fail(str(err), EXIT_ERROR)
-        except OperationalError as err:
-            fail(f"Cannot query Airflow's metadata DB: {getattr(err, 'orig', None) or err}", EXIT_STORE)
-        except BrokenPipeError:  # `airflow mlops ... | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except KeyboardInterrupt:
-            fail("Interrupted.", 130)
+        with logs_to_stderr():
+            try:
+                providers_configuration_loaded(func)(args)
+            except UsageError as err:
+                fail(str(err), EXIT_USAGE)
+            except ArtifactStoreError as err:
+                fail(str(err), EXIT_STORE)
+            except ArtifactIntegrityError as err:
+                fail(str(err), EXIT_INTEGRITY)
+            except ArtifactError as err:
+                fail(str(err), EXIT_ERROR)
+            except OperationalError as err:
+                fail(f"Cannot query Airflow's metadata DB: {getattr(err, 'orig', None) or err}", EXIT_STORE)
+            except BrokenPipeError:  # `airflow mlops ... | head`: stop quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
+            except KeyboardInterrupt:
+                fail("Interrupted.", 130)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """While a command runs, everything logged goes to stderr and stdout carries its output only,
+    so ``--output json`` is pure JSON (``| jq``).
+
+    Airflow's console log handler and its structlog loggers hold the ``sys.stdout`` stream object
+    itself (the amazon provider logs at INFO when a hook reads its connection), so re-pointing
+    handlers is not enough: file descriptor 1 is pointed at stderr for the command's duration,
+    which moves every holder of that object, and ``print`` gets a new stream on the real stdout.
+    Loggers created meanwhile are given the old object. Skipped when stdout is not file
+    descriptor 1 (captured in-process by tests).
+    """
+    try:
+        from airflow.cli.utils import redirect_stdout_log_handlers_to_stderr
+
+        redirect_stdout_log_handlers_to_stderr()
+    except ImportError:  # older Airflow
+        pass
+    logs = sys.stdout
+    try:
+        moved = logs.fileno() == 1 and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        moved = False
+    if not moved:
+        yield
+        return
+    logs.flush()
+    saved = os.dup(1)
+    output = open(saved, "w", encoding=logs.encoding, errors=logs.errors)  # noqa: SIM115
+    os.dup2(2, 1)
+    factory = _structlog_factory()
+    if factory is not None:
+        factory.io = logs  # a structlog logger made now would otherwise capture ``output``
+    sys.stdout = output
+    try:
+        yield
+    finally:
+        sys.stdout = logs
+        if factory is not None:
+            factory.io = None
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``)
+            output.flush()
+        with contextlib.suppress(OSError, ValueError):
+            logs.flush()
+        os.dup2(saved, 1)
+        with contextlib.suppress(OSError, ValueError):
+            output.close()
+
+
+def _structlog_factory() -> Any:
+    """Airflow's structlog logger factory when it writes to the default stream (``io`` None)."""
+    structlog = sys.modules.get("structlog")
+    factory = structlog.get_config().get("logger_factory") if structlog else None
+    return factory if factory is not None and getattr(factory, "io", False) is None else None
 
 
 # -- targets: URI | DAG_ID RUN_ID TASK_ID --------------------------------------------------------

@@ -240,6 +240,29 @@ def download(manager: ArtifactManager, reference: Reference, target: Path, progr
         raise
 
 
+def file_in_folder(folder: Path, reference: Reference, xcom: str | None = None) -> Path:
+    """``folder/<the object's file name>``, refused unless it stays inside ``folder``.
+
+    The name comes from the store (an XCom row or a manifest, which anyone who can write there may
+    have forged): ``.``, ``..``, an empty name or a symlink leading out would write elsewhere.
+    """
+    name = posixpath.basename(reference.uri)
+    base = folder.resolve()
+    problem = None
+    if name in ("", ".", "..") or not name.isprintable() or "\\" in name:
+        problem = f"its file name {name!r} is not a plain file name"
+    elif (base / name).resolve().parent != base:
+        problem = f"{folder / name} leads to {(base / name).resolve()}, outside {folder}"
+    if problem is None:
+        return folder / name
+    where = xcom or reference.producer.describe()
+    raise ArtifactError(
+        f"Not saving the artifact {reference.uri!r} of the XCom of {where} into {folder}: {problem}. "
+        "The provider never writes such a URI: the XCom row or manifest was altered. Nothing was "
+        "saved; check the row in Airflow's metadata DB, or pass a file path to -o to choose the name."
+    )
+
+
 @command
 def artifacts_get(args: argparse.Namespace) -> None:
     """``airflow mlops artifacts get (URI | DAG_ID RUN_ID TASK_ID) -o PATH``."""
@@ -267,7 +290,9 @@ def artifacts_get(args: argparse.Namespace) -> None:
     reference = references[0]
     dest = Path(args.output_path).expanduser()
     if dest.is_dir():
-        dest = dest / posixpath.basename(reference.uri)
+        dest = file_in_folder(dest, reference, entry.describe() if entry else None)
+    if dest.is_dir():
+        raise UsageError(f"{dest} is a folder; pass another PATH to -o.")
     if dest.exists() and not args.force:
         raise UsageError(f"{dest} already exists; pass --force to overwrite it.")
     if not dest.parent.is_dir():
@@ -275,6 +300,10 @@ def artifacts_get(args: argparse.Namespace) -> None:
     partial = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     progress = args.progress or (reference.size_bytes >= PROGRESS_MIN_BYTES and sys.stderr.isatty())
     download(manager, reference, partial, progress)
-    os.replace(partial, dest)
+    try:
+        os.replace(partial, dest)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise ArtifactError(f"Could not save {reference.uri} to {dest}: {err}. Nothing was saved.") from err
     size, sha = f"{reference.size_bytes:,}", reference.sha256
     print(f"Saved {reference.uri} to {dest} ({size} bytes, sha256 {sha} verified).")
