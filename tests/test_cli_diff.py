@@ -93,6 +93,8 @@ def test_diff_between_two_runs_of_a_changed_dag() -> None:
     assert "  ~ check enough: severity warning -> error\n" in out
     assert "  ~ metric size: lower 0.5 -> 0.8, regression added (Regression(window=3, max_drop=0.5))\n" in out
     assert "+ edge clean >> report" in out
+    # The data part, as the ML view's compare page shows it: the metric moved from 2 to 1 values.
+    assert "  metric size.size: 2 -> 1 (-1)" in out
 
     # The same two runs by name: "latest" and the successful run before it.
     named = mlops("diff", "mlops_cli_diff", "previous", "latest", "--output", "json")
@@ -101,6 +103,8 @@ def test_diff_between_two_runs_of_a_changed_dag() -> None:
     assert (data["run_a"], data["run_b"]) == (first.run_id, second.run_id)
     assert data["file_changed"] is True
     assert "check enough: severity warning -> error" in data["descriptions"]
+    (metric,) = data["metrics"]
+    assert (metric["task"], metric["before"], metric["after"], metric["delta"]) == ("size", 2.0, 1.0, -1.0)
 
     missing = mlops("diff", "mlops_cli_diff", first.run_id, "no_such_run")
     assert missing.returncode == 1

@@ -177,6 +177,13 @@ def get_mlops_cli_commands() -> list[CLICommand]:
                     default="1h",
                     metavar="AGE",
                 ),
+                Arg(
+                    ("--stale-uploads",),
+                    help="Abort unfinished S3 multipart uploads under the artifact root begun longer ago "
+                    "than this (default 24h); younger ones may belong to running tasks",
+                    default="24h",
+                    metavar="AGE",
+                ),
                 Arg(("--dry-run",), help="Report what would be deleted; delete nothing", action="store_true"),
                 Arg(
                     ("--force",),

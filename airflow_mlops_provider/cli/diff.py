@@ -1,4 +1,6 @@
-"""``airflow mlops diff DAG_ID RUN_A RUN_B``: structure, code and settings changes between two runs.
+"""``airflow mlops diff DAG_ID RUN_A RUN_B``: what changed between two runs, as the ML view's compare
+page shows it: structure, code and settings (from the snapshots), metric values, check outcomes and
+table artifacts (rows, schema, column statistics; from what was recorded, nothing is loaded).
 
 ``RUN_A``/``RUN_B`` are run ids, or ``latest`` (the newest successful run) and ``previous`` (the
 successful run before it), in the order runs happened (:mod:`airflow_mlops_provider.catalog.runs`).
@@ -13,6 +15,8 @@ from airflow_mlops_provider.exceptions import ArtifactLookupError
 
 if TYPE_CHECKING:
     import argparse
+
+    from airflow_mlops_provider.catalog.compare import RunComparison
 
 RUN_KEYWORDS = ("latest", "previous")
 
@@ -41,12 +45,14 @@ def resolve_runs(dag_id: str, *run_ids: str) -> list[str]:
 
 @command
 def diff(args: argparse.Namespace) -> None:
-    """Print what changed in the DAG's structure (tasks, edges, code, settings) from RUN_A to RUN_B."""
+    """Print what changed from RUN_A to RUN_B: structure, metrics, checks and table artifacts."""
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
+    from airflow_mlops_provider.catalog.compare import compare_runs
     from airflow_mlops_provider.snapshots.store import SnapshotStore
 
     run_a, run_b = resolve_runs(args.dag_id, args.run_a, args.run_b)
-    snapshots = SnapshotStore(ArtifactManager.configured().store)
+    manager = ArtifactManager.configured()
+    snapshots = SnapshotStore(manager.store)
     missing = [r for r in (run_a, run_b) if not snapshots.has_run(args.dag_id, r)]
     if missing:
         recorded = [p.get("run_id") for p in snapshots.runs(args.dag_id)][-10:]
@@ -57,8 +63,9 @@ def diff(args: argparse.Namespace) -> None:
         )
     result = snapshots.diff_runs(args.dag_id, run_a, run_b)
     assert result is not None
+    data = compare_runs(args.dag_id, run_a, run_b, manager)
     if args.output == "json":
-        print_json({"run_a": run_a, "run_b": run_b, **result.to_dict()})
+        print_json({"run_a": run_a, "run_b": run_b, **result.to_dict(), **data.to_dict()})
         return
     print(f"{args.dag_id}: {run_a} -> {run_b}: {result.summary()}")
     for task in result.added:
@@ -77,3 +84,43 @@ def diff(args: argparse.Namespace) -> None:
         print(f"  - edge {up} >> {down}")
     if result.file_changed and result.is_empty:
         print("  ~ DAG file changed (no task's code or settings depend on the change)")
+    _print_data_changes(data)
+
+
+def _number(value: object) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _print_data_changes(data: RunComparison) -> None:
+    """Metric deltas, check outcome changes and table changes, below the structure diff."""
+    for m in data.metrics:
+        line = f"  metric {m['task']}.{m['name']}: {_number(m['before'])} -> {_number(m['after'])}"
+        if m["delta"] is not None:
+            line += f" ({'+' if m['delta'] > 0 else ''}{_number(m['delta'])})"
+        if m["status_before"] != m["status_after"]:
+            line += f" [{m['status_before']} -> {m['status_after']}]"
+        print(line)
+    for c in data.checks:
+        print(f"  check {c['task']}: {c['before']} -> {c['after']} (severity {c['severity']})")
+    for t in data.tables:
+        rows = t["rows"]
+        changes = [f"rows {rows['before']} -> {rows['after']}"] if rows["delta"] else []
+        changes += [f"+column {c['name']} ({c['dtype']})" for c in t["added"]]
+        changes += [f"-column {c['name']}" for c in t["removed"]]
+        changes += [f"column {c['name']} {c['before']} -> {c['after']}" for c in t["retyped"]]
+        for name, stats in t["columns"].items():
+            parts = [
+                f"{stat} {_number(stats[stat]['before'])} -> {_number(stats[stat]['after'])}"
+                for stat in ("null_rate", "mean", "distinct")
+                if stat in stats
+            ]
+            if "top" in stats and stats["top"]["new"]:
+                parts.append("new top values " + ", ".join(map(str, stats["top"]["new"])))
+            if parts:
+                changes.append(f"{name}: " + "; ".join(parts))
+        if changes:
+            print(f"  data {t['artifact']}: " + ", ".join(changes))
+    for label in data.artifacts_added:
+        print(f"  + artifact {label}")
+    for label in data.artifacts_removed:
+        print(f"  - artifact {label}")
