@@ -230,6 +230,11 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     ArtifactManager().store.put_bytes(uri["extract"], b"PAR1")
     code, _, err = cli(capsys, "mlops", "artifacts", "show", DAG, run, "extract")
     assert code == 4 and "does not match the size recorded" in err and "is 4 bytes in the store" in err
+    # A lost manifest with intact data: show, like list, still shows the artifact (from the row).
+    store = ArtifactManager().store
+    store.fs.rm(store.fs_path(uri["features"].rsplit(".", 1)[0] + ".manifest.json"))
+    code, out, _ = cli(capsys, "mlops", "artifacts", "show", DAG, run, "features")
+    assert code == 0 and "manifest missing" in out and "DataFrame 120 rows x 6 columns" in out
 
 
 def test_show_reads_a_bounded_preview_back_when_none_was_stored(

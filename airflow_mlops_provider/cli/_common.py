@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_mlops_provider.exceptions import (
     ArtifactError,
     ArtifactIntegrityError,
+    ArtifactNotFoundError,
     ArtifactStoreError,
 )
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
-    from airflow_mlops_provider.artifacts.manifest import Manifest
+    from airflow_mlops_provider.artifacts.manifest import Manifest, Reference
     from airflow_mlops_provider.notebook import XComEntry
 
 # Exit codes of expected errors (argparse itself exits with 2 on malformed command lines).
@@ -168,7 +169,25 @@ def manifests_for(
     if uri is not None:
         return [read_manifest(uri, manager=manager)], None
     assert entry is not None
-    return [read_manifest(ref.uri, manager=manager) for ref in entry.references], entry
+    return [_manifest_or_reference(ref, manager) for ref in entry.references], entry
+
+
+#: ``created_at`` of a manifest rebuilt from an XCom row's reference (its own manifest is gone).
+MANIFEST_MISSING = "unknown (manifest missing: fields from the XCom row)"
+
+
+def _manifest_or_reference(reference: Reference, manager: ArtifactManager) -> Manifest:
+    """The artifact's manifest; when only the manifest was deleted and the data object is intact
+    (checked: found with the recorded size), one rebuilt from the row's reference, as
+    ``artifacts list`` shows it."""
+    from airflow_mlops_provider.artifacts.manifest import Manifest
+    from airflow_mlops_provider.notebook import read_manifest
+
+    try:
+        return read_manifest(reference.uri, manager=manager)
+    except ArtifactNotFoundError:
+        manager.stored(reference).check()  # the data object too: raises naming it
+        return Manifest("", reference, "application/octet-stream", MANIFEST_MISSING, {})
 
 
 # -- formatting --------------------------------------------------------------------------------
