@@ -24,6 +24,18 @@ def fab_provider_available() -> bool:
         return False
 
 
+@cache
+def provider_cli_supported() -> bool:
+    """Whether Airflow adds the commands of a provider's ``cli`` section (``airflow mlops ...``).
+
+    Airflow 3.2 and later do. Airflow 3.1 takes CLI commands only from executors and auth managers,
+    so there the ``airflow mlops`` group does not exist; the ML view and the notebook API still work.
+    """
+    from airflow.providers_manager import ProvidersManager
+
+    return hasattr(ProvidersManager, "cli_command_functions")
+
+
 def supervisor_send(message: Any) -> Any:
     """Send a Task SDK request from a task process to its supervisor (the API server answers).
 

@@ -49,3 +49,9 @@ ruff check airflow_mlops_provider tests dev
 ruff format --check airflow_mlops_provider tests dev
 echo ">> pytest"
 python -m pytest "$@"
+# The oldest supported Airflow minor and the one after it: the core modules in venvs of their own.
+if [ "${MLOPS_SKIP_MATRIX:-0}" != 1 ]; then
+  echo ">> core suite on Airflow 3.1 and 3.2 (dev/run-matrix.sh)"
+  bash "$ROOT/dev/run-matrix.sh" 3.1 -q
+  bash "$ROOT/dev/run-matrix.sh" 3.2 -q
+fi

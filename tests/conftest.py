@@ -256,3 +256,16 @@ def producer():
     from airflow_mlops_provider.artifacts.manifest import Producer
 
     return Producer("test_dag", "manual__2024-01-01T00:00:00+00:00", "make", -1, "return_value", 1)
+
+
+def _provider_cli_supported() -> bool:
+    from airflow_mlops_provider._compat import provider_cli_supported
+
+    return provider_cli_supported()
+
+
+#: For tests of ``airflow mlops ...``: Airflow 3.1 does not load provider CLI commands (3.2 does).
+requires_provider_cli = pytest.mark.skipif(
+    not _provider_cli_supported(),
+    reason="Airflow 3.1 does not load provider CLI commands (new in 3.2): `airflow mlops` is absent",
+)

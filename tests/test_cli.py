@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pytest
 from airflow_runner import run_dag
-from conftest import BIN, set_unreachable_s3_connection
+from conftest import BIN, requires_provider_cli, set_unreachable_s3_connection
 
 from airflow_mlops_provider import ArtifactNotFoundError
 from airflow_mlops_provider.notebook import load_artifact
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 DAG = "mlops_cli_pipeline"
+
+pytestmark = requires_provider_cli
 
 
 def airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 from airflow_runner import run_before_and_after_change
-from conftest import BIN, DAGS_DIR
+from conftest import BIN, DAGS_DIR, requires_provider_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, requires_provider_cli]
 
 VERSION_1 = """
 from __future__ import annotations

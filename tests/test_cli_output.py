@@ -16,7 +16,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow_runner import run_dag
+from airflow_runner import run_dag, set_raw_xcom
+from conftest import requires_provider_cli
 from test_cli import airflow, assert_clean_error, cli
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 DAG = "mlops_cli_pipeline"
 # The amazon provider's INFO line when an S3 hook reads its connection (it used to land on stdout).
 AWS_LOG = "credentials retrieved"
+
+pytestmark = requires_provider_cli
 
 
 def _info_env() -> dict[str, str]:
@@ -107,9 +110,8 @@ def test_show_json_exit_codes(store: str, capsys: pytest.CaptureFixture[str]) ->
 
 def _forge_row(run_id: str, task_id: str, key: str, row: dict[str, Any]) -> None:
     """Write an XCom row straight to the metadata DB, as anyone with access to it could."""
-    from airflow.models.xcom import XComModel
 
-    XComModel.set(key, row, dag_id=DAG, task_id=task_id, run_id=run_id, serialize=False)
+    set_raw_xcom(key, row, dag_id=DAG, task_id=task_id, run_id=run_id)
 
 
 def _files(*folders: Path) -> set[Path]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from airflow_runner import run_dag
+from airflow_runner import run_dag, set_raw_xcom
 from conftest import DAGS_DIR
 
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -164,7 +164,6 @@ XSS = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture(scope="module")
 def runs() -> Iterator[dict[str, str]]:
-    from airflow.models.xcom import XComModel
 
     path = DAGS_DIR / "mlops_forged.py"
     path.write_text(DAG_FILE)
@@ -177,9 +176,7 @@ def runs() -> Iterator[dict[str, str]]:
             **theirs,
             "uri": f"{root}/dag_id={XSS}/run_id=r/task_id=t/map_index=-1/key=k/try=1-ab/0.parquet",
         }
-        XComModel.set(
-            "forged", [theirs, odd], dag_id=READER, task_id="own", run_id=reader.run_id, serialize=False
-        )
+        set_raw_xcom("forged", [theirs, odd], dag_id=READER, task_id="own", run_id=reader.run_id)
         yield {"reader": reader.run_id, "secret": secret.run_id}
     finally:
         path.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_runner import run_dag
-from conftest import DAGS_DIR
+from conftest import DAGS_DIR, requires_provider_cli
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -118,6 +118,7 @@ def test_the_ml_view_shows_the_user_serializers_preview(run: Any) -> None:
     assert artifact["preview"] == EXPECTED and artifact["preview_error"] is None
 
 
+@requires_provider_cli
 def test_artifacts_show_renders_the_same_preview(run: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "mlops", "artifacts", "show", DAG_ID, run.run_id, "histogram")
     assert code == 0, err

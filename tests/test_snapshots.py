@@ -57,7 +57,9 @@ def edit(source: str, *replacements: tuple[str, str]) -> str:
 
 def snapshot_of(source: str, tmp_path: Path) -> DagSnapshot:
     """Parse a DAG file, serialize it as the DAG processor stores it, snapshot the stored form."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_runner import dagbag_class
+
+    DagBag = dagbag_class()
     from airflow.serialization.serialized_objects import DagSerialization
 
     path = tmp_path / f"snap_{uuid.uuid4().hex[:8]}.py"
@@ -136,7 +138,9 @@ def test_airflow_decorator_arguments_and_unrelated_code_do_not_change_the_snapsh
 
 
 def test_snapshot_without_source_falls_back_to_callable_name(tmp_path: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_runner import dagbag_class
+
+    DagBag = dagbag_class()
     from airflow.serialization.serialized_objects import DagSerialization
 
     path = tmp_path / "nosource.py"

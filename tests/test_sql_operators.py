@@ -434,7 +434,9 @@ def test_if_exists_is_checked_when_the_dag_is_parsed(tmp_path: Path) -> None:
         "with DAG('mlops_sql_bogus', schedule=None, start_date=pendulum.datetime(2024, 1, 1)):\n"
         "    DataFrameLoadOperator(task_id='save', data=None, conn_id='w', table='t', if_exists='bogus')\n"
     )
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_runner import dagbag_class
+
+    DagBag = dagbag_class()
 
     bag = DagBag(dag_folder=str(dag_file), safe_mode=False)
     assert not bag.dags

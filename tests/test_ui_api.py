@@ -121,7 +121,7 @@ def _run_dags() -> dict[str, Any]:
 
 def _forge_reference(shop_run_id: str, outside: Path) -> None:
     """A tampered XCom row whose reference points outside the artifact root (never read)."""
-    from airflow.models.xcom import XComModel
+    from airflow_runner import set_raw_xcom
 
     root = os.environ["AIRFLOW__MLOPS__ARTIFACT_ROOT"]
     outside.mkdir(parents=True, exist_ok=True)
@@ -141,9 +141,7 @@ def _forge_reference(shop_run_id: str, outside: Path) -> None:
         {**base, "uri": f"{outside.as_uri()}/0.json"},
         {**base, "uri": f"{root}/../{outside.name}/0.json"},
     ]
-    XComModel.set(
-        "forged", forged, dag_id="mlops_ui_shop", task_id="make_number", run_id=shop_run_id, serialize=False
-    )
+    set_raw_xcom("forged", forged, dag_id="mlops_ui_shop", task_id="make_number", run_id=shop_run_id)
 
 
 @pytest.fixture(scope="module")
