@@ -119,11 +119,13 @@ class WriteFolder:
         )
 
     @property
+    def task_instance_prefix(self) -> str:
+        """The folder of every write of this task instance (all keys, all tries)."""
+        return f"dag_id={self.dag_id}/run_id={self.run_id}/task_id={self.task_id}/map_index={self.map_index}"
+
+    @property
     def relative(self) -> str:
-        return (
-            f"dag_id={self.dag_id}/run_id={self.run_id}/task_id={self.task_id}/map_index={self.map_index}"
-            f"/key={self.key}/try={self.try_number}-{self.write_id}"
-        )
+        return f"{self.task_instance_prefix}/key={self.key}/try={self.try_number}-{self.write_id}"
 
 
 @dataclass(frozen=True)

@@ -297,8 +297,7 @@ class ArtifactManager:
             if ti in self._swept:
                 return 0
             self._swept.add(ti)
-        # The task instance's prefix: the write folder's path up to the key (see layout.WriteFolder).
-        prefix = layout.WriteFolder.of(producer, "0").relative.split("/key=", 1)[0]
+        prefix = layout.WriteFolder.of(producer, "0").task_instance_prefix
         aborted = 0
         try:
             for upload in self.store.pending_uploads(prefix):

@@ -312,7 +312,8 @@ class ArtifactStore:
 
     def failed(self, action: str, url: str, err: BaseException) -> ArtifactStoreError:
         """The error for a store fault: the URL, the root, the connection and the cause."""
-        cause = f"{self._cause(err)}: " if self._cause(err) else ""
+        cause = self._cause(err)
+        cause = f"{cause}: " if cause else ""
         return ArtifactStoreError(
             f"Could not {action} {url}{self._via}: {cause}{type(err).__name__}: {err}. "
             f"Check that the artifact root {self.root} ([mlops] artifact_root) is reachable, has room, "
