@@ -144,10 +144,20 @@ def _forge_reference(shop_run_id: str, outside: Path) -> None:
     set_raw_xcom("forged", forged, dag_id="mlops_ui_shop", task_id="make_number", run_id=shop_run_id)
 
 
+def _forge_cross_dag(shop: Any, other_run_id: str) -> None:
+    """A row of mlops_ui_other (which the limited user may read) pointing at mlops_ui_shop's frame
+    (which they may not): anyone who can write other's XComs could write it."""
+    from airflow_runner import set_raw_xcom
+
+    stolen = shop.row("make_frame")
+    set_raw_xcom("borrowed", stolen, dag_id="mlops_ui_other", task_id="quality", run_id=other_run_id)
+
+
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     runs = _run_dags()
     _forge_reference(runs["shop"].run_id, Path(os.environ["AIRFLOW_HOME"]) / "outside")
+    _forge_cross_dag(runs["shop"], runs["other"].run_id)
     env = _airflow_env()
     setup = subprocess.run(
         [sys.executable, "-c", FAB_SETUP, runs["shop"].run_id],
@@ -253,6 +263,23 @@ def test_a_user_sees_only_the_dags_they_may_read(ui: dict[str, Any]) -> None:
     assert get(ui, f"/mlops/dags/mlops_ui_other/runs/{q(other)}", "limited").status_code == 200
     admin = [d["dag_id"] for d in get(ui, "/mlops/api/overview").json()["dags"]]
     assert {"mlops_ui_shop", "mlops_ui_other", "mlops_ui_evolving"} <= set(admin)
+
+
+def test_a_forged_row_never_shows_another_dags_artifact(ui: dict[str, Any]) -> None:
+    """A row of a readable DAG pointing at an unreadable DAG's frame: refused on every page, for
+    every user, and nothing of the frame (preview, schema, code) is in the response."""
+    other = q(ui["runs"]["other"].run_id)
+    for path in (
+        f"/mlops/dags/mlops_ui_other/runs/{other}",
+        f"/mlops/api/dags/mlops_ui_other/runs/{other}",
+        f"/mlops/dags/mlops_ui_other/runs/{other}/tasks/quality",
+        f"/mlops/api/dags/mlops_ui_other/runs/{other}/tasks/quality",
+    ):
+        for user in ("limited", "admin"):
+            response = get(ui, path, user)
+            assert response.status_code == 200, (path, user, response.text[:500])
+            assert "refused" in response.text and "mlops_ui_shop" in response.text, path
+            assert "alert" not in response.text and "def make_frame" not in response.text, path
 
 
 @pytest.mark.parametrize(
