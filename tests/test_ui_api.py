@@ -380,6 +380,8 @@ def test_task_page_shows_manifest_code_and_trend(ui: dict[str, Any]) -> None:
     assert artifact["manifest"]["execution"]["code_hash"]
     assert "def make_frame" in data["code"] and "manifest" in data["code_origin"]
     assert data["tasks"][0]["peak_rss_mb"] > 0 and data["trend"]["duration"]
+    trend = data["trend"]  # on an axis of runs, the task's runs oldest first
+    assert trend["x"] == list(range(1, len(trend["run_ids"]) + 1)) and trend["run_ids"][-1] == run_id
     page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame")
     assert page.status_code == 200
     assert "def make_frame" in page.text and artifact["sha256"] in page.text

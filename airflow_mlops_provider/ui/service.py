@@ -634,8 +634,8 @@ def task_page(
         "inputs": inputs,
         "code": code,
         "code_origin": code_origin,
-        "trend": {
-            "x": [h["run_after"].timestamp() if h.get("run_after") else None for h in history],
+        "trend": {  # on an axis of runs, as the metric charts: x is the run's position, oldest first
+            "x": list(range(1, len(history) + 1)),
             "run_ids": [h["run_id"] for h in history],
             "duration": [h.get("duration_seconds") for h in history],
             "memory": [h.get("peak_rss_mb") for h in history],

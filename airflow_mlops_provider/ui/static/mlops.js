@@ -77,12 +77,19 @@
   }
   function trendChart(containerId, dataId) {
     var t = read(dataId), container = document.getElementById(containerId), ax = axes();
+    function runLabel(x) {
+      var run = t.run_ids[Math.round(x) - 1];
+      return run ? "#" + Math.round(x) + " " + run : "";
+    }
     new uPlot({
-      width: width(container), height: 220, scales: { x: { time: true } },
-      series: [{ label: "run" },
-        { label: "duration (s)", stroke: colour("--accent"), width: 2, scale: "s" },
-        { label: "peak memory (MiB)", stroke: colour("--accent-2"), width: 2, scale: "mb" }],
-      axes: [ax, Object.assign({ scale: "s", label: "s" }, ax),
+      width: width(container), height: 220,
+      scales: { x: { time: false, range: function () { return [0.5, Math.max(t.x.length, 1) + 0.5]; } } },
+      series: [{ label: "run", value: function (u, x) { return x == null ? "" : runLabel(x); } },
+        { label: "duration (s)", stroke: colour("--accent"), width: 2, scale: "s", points: { show: true, size: 5 } },
+        { label: "peak memory (MiB)", stroke: colour("--accent-2"), width: 2, scale: "mb", points: { show: true, size: 5 } }],
+      axes: [Object.assign({ label: "run", values: function (u, ticks) {
+        return ticks.map(function (v) { return Number.isInteger(v) ? "#" + v : ""; });
+      } }, ax), Object.assign({ scale: "s", label: "s" }, ax),
         Object.assign({}, ax, { scale: "mb", side: 1, label: "MiB", grid: { show: false } })]
     }, [t.x, t.duration, t.memory], box(container, "duration and peak memory"));
   }
