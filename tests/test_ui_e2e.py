@@ -256,3 +256,27 @@ def test_dag_tab_shows_one_metric_chart_per_metric(server: dict[str, Any], page:
         expect(chart.locator(".u-legend .u-series").filter(has_text=name)).to_have_count(1)
     expect(frame.locator("text=◆ structure changed")).to_have_count(1)
     screenshot(page, "05-ml-tab-dag-metric-charts")
+
+
+def test_the_ml_view_follows_airflows_dark_mode(server: dict[str, Any], page: Any) -> None:
+    """Airflow's UI keeps its colour mode in localStorage ("theme"); the tab's page follows it."""
+    from playwright.sync_api import expect
+
+    def open_dag_tab(theme: str) -> Any:
+        page.goto(f"/dags/{DAG_ID}")
+        page.evaluate(f"window.localStorage.setItem('theme', '{theme}')")
+        page.reload()
+        ml_tab = page.locator('a[href$="/plugin/mlops_dag"]')
+        page.get_by_role("link", name="ML", exact=True).and_(ml_tab).click()
+        return page.frame_locator("iframe")
+
+    try:
+        frame = open_dag_tab("dark")
+        expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
+        expect(frame.locator("body")).to_have_css("background-color", "rgb(26, 32, 44)")
+        expect(frame.locator("#metric-charts .chart canvas").first).to_be_visible()
+        screenshot(page, "06-ml-tab-dark-mode")
+        frame = open_dag_tab("light")
+        expect(frame.locator("body")).to_have_css("background-color", "rgb(255, 255, 255)")
+    finally:
+        page.evaluate("window.localStorage.removeItem('theme')")
