@@ -35,6 +35,7 @@ SHARDS = 500
 STORE_TIMEOUT = 5  # [mlops] store_timeout_seconds on every component
 WORKERS = ("worker-a", "worker-b")
 CELERY_CONFIG = "airflow_mlops_provider.celery_config.CELERY_CONFIG"
+GC_GRACE_SECONDS = 60  # gc's --grace while the fan-out writes
 
 
 def require_redis() -> None:
@@ -118,10 +119,13 @@ def test_fan_out_of_500_frames_is_exact_on_two_workers_while_gc_runs(
         tis = cluster.task_instances(FANOUT, run_id)
         return sum(t["state"] == "success" for t in tis if t["task_id"] == "make")
 
+    cluster.poll("a mapped task to succeed", lambda: succeeded() >= 1, 900, 1)
+    first_done = time.monotonic()
     cluster.poll("a tenth of the mapped tasks to succeed", lambda: succeeded() >= SHARDS // 10, 900, 2)
+    # Let the first folders age past the grace period, so that gc judges them by their XCom rows.
+    time.sleep(max(0.0, first_done + GC_GRACE_SECONDS + 5 - time.monotonic()))
     written = succeeded()
-    # A short grace period, so that the folders of finished tasks are judged by their XCom rows.
-    gc = cluster.cli("mlops", "gc", "--grace", "1m", "--output", "json", timeout=600)
+    gc = cluster.cli("mlops", "gc", "--grace", f"{GC_GRACE_SECONDS}s", "--output", "json", timeout=600)
     report = json.loads(gc.stdout)
     assert cluster.run(FANOUT, run_id)["state"] == "running", "gc must run while the DAG runs"
 
