@@ -86,6 +86,8 @@ def mlops_e2e_pipeline():
 
 mlops_e2e_pipeline()
 """
+SPECIES = '"species": ["setosa", "setosa", "virginica", "versicolor"],'
+ONE_MORE_ROW = ".pipe(lambda f: pd.concat([f, f.tail(1)], ignore_index=True))"
 VERSION_2 = (
     VERSION_1.replace('"accuracy": 0.91, "loss": 0.21', '"accuracy": 0.94, "loss": 0.17')
     .replace(
@@ -95,6 +97,9 @@ VERSION_2 = (
         "    flowers = load_flowers()\n    lengths_positive(flowers)\n    evaluate(add_ratio(flowers))\n",
     )
     .replace("from airflow.sdk import dag", "from airflow.sdk import dag  # v2")
+    # The data changes too: one more flower and a new column, for the compare page.
+    .replace(SPECIES, SPECIES + '\n                "stem_cm": [1.0, 1.5, 2.0, 2.5],')
+    .replace("            }\n        )\n", "            }\n        )" + ONE_MORE_ROW + "\n", 1)
 )
 
 ADMIN_SETUP = r"""
@@ -256,6 +261,26 @@ def test_dag_tab_shows_one_metric_chart_per_metric(server: dict[str, Any], page:
         expect(chart.locator(".u-legend .u-series").filter(has_text=name)).to_have_count(1)
     expect(frame.locator("text=◆ structure changed")).to_have_count(1)
     screenshot(page, "05-ml-tab-dag-metric-charts")
+
+
+def test_two_runs_compared_show_the_added_column_and_the_row_delta(server: dict[str, Any], page: Any) -> None:
+    """From the DAG tab: pick the two runs (the newest two are preselected), press Compare."""
+    from playwright.sync_api import expect
+
+    page.goto(f"/dags/{DAG_ID}")
+    page.get_by_role("link", name="ML", exact=True).and_(page.locator('a[href$="/plugin/mlops_dag"]')).click()
+    frame = page.frame_locator("iframe")
+    frame.get_by_role("button", name="Compare runs A and B").click()
+    expect(frame.get_by_role("heading", name=f"Compare runs of {DAG_ID}")).to_be_visible()
+    expect(frame.locator("#diff-summary")).to_contain_text("1 task added")
+    table = frame.locator("div.table-diff").filter(
+        has=frame.locator("h4", has_text="load_flowers return_value")
+    )
+    expect(table).to_contain_text("rows: 4 → 5 (+1)")
+    expect(table).to_contain_text("+ column stem_cm (float64)")
+    deltas = frame.locator("#metric-deltas")
+    expect(deltas.locator("tr").filter(has_text="accuracy")).to_contain_text("+0.03")
+    screenshot(page, "07-ml-compare-runs")
 
 
 def test_the_ml_view_follows_airflows_dark_mode(server: dict[str, Any], page: Any) -> None:
