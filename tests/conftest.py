@@ -269,3 +269,26 @@ requires_provider_cli = pytest.mark.skipif(
     not _provider_cli_supported(),
     reason="Airflow 3.1 does not load provider CLI commands (new in 3.2): `airflow mlops` is absent",
 )
+
+
+#: For tests that need the PostgreSQL server of the tests.
+requires_postgres = pytest.mark.skipif(
+    not postgres_available(),
+    reason="PostgreSQL is not reachable: start it on 127.0.0.1:5432 (trust auth, user postgres, "
+    "database test) or set MLOPS_TEST_POSTGRES_URL",
+)
+
+
+def run_in_postgres_session(*pytest_args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run pytest on ``pytest_args`` in a fresh session whose metadata DB is PostgreSQL (``-rA``:
+    the output lists every test's outcome)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["MLOPS_TEST_METADATA_DB"] = "postgres"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, "-rA"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=TESTS_DIR.parent,
+    )

@@ -9,14 +9,11 @@ PostgreSQL metadata DB runs in a separate pytest session (Airflow binds its DB a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
-from conftest import DAGS_DIR, TESTS_DIR, postgres_available
+from conftest import DAGS_DIR, TESTS_DIR, requires_postgres, run_in_postgres_session
 
 if TYPE_CHECKING:
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -117,31 +114,9 @@ def test_jsonb_safe_keeps_clean_data_as_it_is() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not postgres_available(),
-    reason="PostgreSQL is not reachable: start it on 127.0.0.1:5432 (trust auth, user postgres, "
-    "database test) or set MLOPS_TEST_POSTGRES_URL",
-)
+@requires_postgres
 def test_nul_values_run_on_a_postgres_metadata_db() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["MLOPS_TEST_METADATA_DB"] = "postgres"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"{TESTS_DIR / 'test_jsonb_summaries.py'}::test_on_postgres",
-            "-rA",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=TESTS_DIR.parent,
-    )
+    proc = run_in_postgres_session(f"{TESTS_DIR / 'test_jsonb_summaries.py'}::test_on_postgres", timeout=900)
     tail = "\n".join(proc.stdout.splitlines()[-40:])
     assert proc.returncode == 0, tail
     assert "PASSED tests/test_jsonb_summaries.py::test_on_postgres" in proc.stdout, tail

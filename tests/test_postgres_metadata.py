@@ -9,44 +9,22 @@ session because Airflow binds its metadata DB at import time.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
-from conftest import TESTS_DIR, postgres_available
+from conftest import TESTS_DIR, requires_postgres, run_in_postgres_session
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(
-    not postgres_available(),
-    reason="PostgreSQL is not reachable: start it on 127.0.0.1:5432 (trust auth, user postgres, "
-    "database test) or set MLOPS_TEST_POSTGRES_URL",
-)
+@requires_postgres
 def test_dag_runs_with_postgres_metadata_db() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["MLOPS_TEST_METADATA_DB"] = "postgres"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(TESTS_DIR / "test_dag_integration.py"),
-            str(TESTS_DIR / "test_executor_path.py"),
-            "-k",
-            "not example_dags or local",
-            "-rA",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_in_postgres_session(
+        str(TESTS_DIR / "test_dag_integration.py"),
+        str(TESTS_DIR / "test_executor_path.py"),
+        "-k",
+        "not example_dags or local",
         timeout=1200,
-        cwd=TESTS_DIR.parent,
     )
     tail = "\n".join(proc.stdout.splitlines()[-30:])
     assert proc.returncode == 0, tail
