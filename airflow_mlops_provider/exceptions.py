@@ -47,3 +47,8 @@ class BucketNotFoundError(ArtifactStoreError):
 class RefusedReferenceError(ArtifactError):
     """An XCom row refers to an artifact that is not its own DAG's (a forged or tampered reference):
     it is shown as refused and never loaded."""
+
+
+class UncacheableInputError(TypeError):
+    """A ``cache=True`` task takes an input no cache key can capture (a live object, Airflow's context,
+    a value that was not read from an artifact): the message names the task and the parameter."""

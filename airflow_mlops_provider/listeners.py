@@ -3,7 +3,8 @@
 ``task_runtime`` remembers the running task instance in the worker's task process. Airflow pushes a
 task's return value after leaving the task's context, and ``serialize_value`` is not told the try
 number, so the XCom backend asks here to keep each try's artifacts apart. When the task instance
-finishes, the per-task lineage record is cleared.
+finishes, the per-task lineage record is cleared; when it succeeded, a cached task's outputs are
+recorded in the cache index first.
 
 ``dag.test()`` and ``airflow dags test`` run every task in one process, and Airflow never resets its
 hook-lineage collector between them, so each task's OpenLineage events would also list the datasets
@@ -28,6 +29,9 @@ class _TaskRuntimeListener:
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
+        from airflow_mlops_provider import caching
+
+        caching.record_success()
         self._finished()
 
     @hookimpl
@@ -47,9 +51,11 @@ class _TaskRuntimeListener:
             clear()
 
     def _finished(self) -> None:
+        from airflow_mlops_provider import caching
         from airflow_mlops_provider.artifacts import lineage
 
         self.task_instance = None
+        caching.forget_pending()
         lineage.reset()
 
 

@@ -182,7 +182,7 @@ class MetricRecord:
 
 
 #: Task record fields written only when set.
-_TASK_OPTIONAL = ("memory_warning_mb", "memory_warning", "error", "inputs")
+_TASK_OPTIONAL = ("memory_warning_mb", "memory_warning", "error", "inputs", "cache")
 
 
 @dataclass
@@ -192,6 +192,8 @@ class TaskRecord:
     :param status: ``running`` until the callable returns, then ``done``, ``failed`` or ``skipped``.
     :param error: the exception's class name when the callable raised.
     :param inputs: the stored artifacts the task read (lineage).
+    :param cache: for ``cache=True`` tasks: the ``key``, and the try whose outputs were reused
+        (``hit``: dag_id, run_id, task_id, map_index, computed_at; ``None`` on a miss).
     """
 
     status: str
@@ -206,6 +208,7 @@ class TaskRecord:
     memory_warning: str | None = None
     error: str | None = None
     inputs: list[dict[str, Any]] | None = None
+    cache: dict[str, Any] | None = None
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -237,6 +240,7 @@ class TaskRecord:
             memory_warning=row.get("memory_warning"),
             error=row.get("error"),
             inputs=[i for i in inputs if isinstance(i, dict)] if isinstance(inputs, list) else None,
+            cache=row.get("cache") if isinstance(row.get("cache"), dict) else None,
         )
 
 

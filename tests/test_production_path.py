@@ -306,3 +306,40 @@ def test_structure_diff_names_a_changed_constant(cluster, history, tmp_path) -> 
     assert any("quality" in line and "lower 0.2 -> 0.3" in line for line in descriptions), descriptions
     html = cluster.http("GET", f"/mlops/dags/{DAG_ID}/runs/{q(run_id)}").text
     assert "FEATURES" in html
+
+
+def test_cached_task_hits_on_rest_and_cli_triggers_and_misses_when_told(cluster, history) -> None:
+    """Runs made by the scheduler and workers: the second reuses the first's outputs, with its log
+    saying so; ``airflow dags trigger`` with ``{"cache": false}`` runs the function again."""
+    dag_id = "mlops_prod_cache"
+    cluster.add_dag_file(DAGS / f"{dag_id}.py", wait_for=[dag_id])
+    cluster.unpause(dag_id)
+    first = cluster.trigger_rest(dag_id)
+    assert cluster.wait_for_run(dag_id, first) == "success"
+    second = cluster.trigger_rest(dag_id)
+    assert cluster.wait_for_run(dag_id, second) == "success"
+    forced = cluster.trigger_cli(dag_id, {"cache": False})
+    assert cluster.wait_for_run(dag_id, forced) == "success"
+    again = cluster.trigger_cli(dag_id)
+    assert cluster.wait_for_run(dag_id, again) == "success"
+
+    assert "Cache miss: key" in cluster.task_log(dag_id, first, "features")
+    log = cluster.task_log(dag_id, second, "features")
+    assert f"Cache hit: outputs of {first}/features, key" in log, log[-3000:]
+    assert "Cache: disabled for this run" in cluster.task_log(dag_id, forced, "features")
+    assert f"Cache hit: outputs of {forced}/features" in cluster.task_log(dag_id, again, "features")
+
+    def record(run_id: str) -> dict[str, Any]:
+        path = f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/features/xcomEntries/mlops.task"
+        return cluster.api("GET", path)["value"]
+
+    assert record(second)["cache"]["hit"]["run_id"] == first
+    assert record(second)["cache"]["key"] == record(first)["cache"]["key"]
+    # The reused DataFrame is the second run's own artifact, with the first run's bytes.
+    rows = {
+        run: cluster.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{q(run)}/taskInstances/features/xcomEntries/return_value"
+        )["value"]
+        for run in (first, second)
+    }
+    assert rows[first]["sha256"] == rows[second]["sha256"] and rows[first]["uri"] != rows[second]["uri"]

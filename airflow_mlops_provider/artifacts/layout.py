@@ -13,6 +13,7 @@ path they found is. Paths are relative to the artifact root (``/``-separated, no
     _snapshots/dag_id=<dag>/<snapshot id>.json           DAG structure snapshots
     _snapshots/dag_id=<dag>/runs/run_id=<run>.json       which snapshot a run was created with
     _runs/dag_id=<dag>/run_id=<run>.json                 the runs before a run (catalog.history)
+    _cache/task_id=<task>/key=<cache key>/dag_id=<dag>.json   a cached task's outputs (caching)
 
 Ids become path segments through :func:`safe_component`, which escapes them irreversibly (it adds a
 hash), so a parsed path gives back each id *as a segment*: equal to the id whenever the id was safe.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 SHARED_DIR = "_cas/sha256"
 SNAPSHOTS_DIR = "_snapshots"
 HISTORY_DIR = "_runs"
+CACHE_DIR = "_cache"
 MANIFEST = "manifest.json"
 PREVIEW = "preview.json"
 FOOTER = "footer.parquet"
@@ -50,6 +52,7 @@ _SHARED = re.compile(rf"{SHARED_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})((?:\.[A-
 _SNAPSHOT = re.compile(rf"{SNAPSHOTS_DIR}/dag_id=({_SEGMENT})/([^/]+)\.json")
 _SNAPSHOT_RUN = re.compile(rf"{SNAPSHOTS_DIR}/dag_id=({_SEGMENT})/runs/run_id=({_SEGMENT})\.json")
 _HISTORY = re.compile(rf"{HISTORY_DIR}/dag_id=({_SEGMENT})/run_id=({_SEGMENT})\.json")
+_CACHE_ENTRY = re.compile(rf"{CACHE_DIR}/task_id=({_SEGMENT})/key=([0-9a-f]{{64}})/dag_id=({_SEGMENT})\.json")
 
 
 def safe_component(value: str) -> str:
@@ -72,6 +75,7 @@ class Area(enum.Enum):
     SHARED = "shared objects"
     SNAPSHOTS = "snapshots"
     RUN_HISTORY = "run history"
+    CACHE = "cache index"
     OTHER = "other"
 
 
@@ -232,6 +236,28 @@ class RunHistoryPath:
 
 
 @dataclass(frozen=True)
+class CacheEntryPath:
+    """The outputs a cached task's try recorded under a cache key (fields are path segments).
+
+    Keyed by task, then key, then the DAG that wrote it: a DAG-scoped lookup reads one object, a
+    global one lists the key's folder.
+    """
+
+    task_id: str
+    key: str
+    dag_id: str
+    area: ClassVar[Area] = Area.CACHE
+
+    @classmethod
+    def of(cls, task_id: str, key: str, dag_id: str) -> CacheEntryPath:
+        return cls(safe_component(task_id), key, safe_component(dag_id))
+
+    @property
+    def relative(self) -> str:
+        return f"{cache_key_dir(self.task_id, self.key, escaped=True)}/dag_id={self.dag_id}.json"
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A path the provider does not write; ``folder`` is set when it lies inside a write folder."""
 
@@ -240,7 +266,9 @@ class Unknown:
     folder: WriteFolder | None = None
 
 
-StorePath = FolderObject | SharedObject | SnapshotPath | SnapshotRunPath | RunHistoryPath | Unknown
+StorePath = (
+    FolderObject | SharedObject | SnapshotPath | SnapshotRunPath | RunHistoryPath | CacheEntryPath | Unknown
+)
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -265,6 +293,17 @@ def snapshots_dir(dag_id: str) -> str:
     return f"{SNAPSHOTS_DIR}/dag_id={safe_component(dag_id)}"
 
 
+def cache_dir(task_id: str | None = None) -> str:
+    """The cache index (of one task's entries, with ``task_id``)."""
+    return CACHE_DIR if task_id is None else f"{CACHE_DIR}/task_id={safe_component(task_id)}"
+
+
+def cache_key_dir(task_id: str, key: str, *, escaped: bool = False) -> str:
+    """The folder of every DAG's entry for one task and cache key."""
+    task = task_id if escaped else safe_component(task_id)
+    return f"{CACHE_DIR}/task_id={task}/key={key}"
+
+
 # -- parsing ------------------------------------------------------------------------------------
 
 
@@ -285,6 +324,10 @@ def parse(relative: str) -> StorePath:
         if match := _HISTORY.fullmatch(relative):
             return RunHistoryPath(*match.groups())
         return Unknown(relative, Area.RUN_HISTORY)
+    if head == CACHE_DIR:
+        if match := _CACHE_ENTRY.fullmatch(relative):
+            return CacheEntryPath(*match.groups())
+        return Unknown(relative, Area.CACHE)
     match = _FOLDER.match(relative)
     if match is None or relative[match.end() : match.end() + 1] != "/":
         return Unknown(relative, Area.OTHER)
@@ -305,3 +348,18 @@ def write_folder_of(uri: str) -> WriteFolder | None:
     parts = uri.split("/")
     parsed = parse("/".join(parts[-7:])) if len(parts) >= 7 else None
     return parsed.folder if isinstance(parsed, (FolderObject, Unknown)) else None
+
+
+# -- scratch ------------------------------------------------------------------------------------
+
+#: Values written outside any run: a replay saved with ``save=True`` (``ml.replay``).
+SCRATCH_DIR = "_scratch"
+
+
+def replay_root(replay_id: str) -> str:
+    """The root a saved replay writes under (its write folders, built as usual, go below it).
+
+    It lies outside every run's folders, so no XCom row, gc sweep of a run or purge ever takes it
+    for a run's artifact.
+    """
+    return f"{SCRATCH_DIR}/replays/{safe_component(replay_id)}"

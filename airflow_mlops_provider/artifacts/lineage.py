@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 _reads: dict[str, dict[str, Any]] = {}
 _execution: dict[str, Any] | None = None
+# id(value) -> (value, reference) for each value loaded from an artifact; the value is kept so its
+# id is not reused while the task runs. Cached tasks key their inputs by these references.
+_loaded: dict[int, tuple[Any, Reference]] = {}
+_return_row: Any = None
 
 
 class _ArtifactLineageContext:
@@ -81,6 +85,27 @@ def record_read(reference: Reference) -> None:
     }
 
 
+def note_loaded(value: Any, reference: Reference) -> None:
+    """Remember which artifact ``value`` was loaded from (see :func:`loaded_from`)."""
+    _loaded[id(value)] = (value, reference)
+
+
+def loaded_from(value: Any) -> Reference | None:
+    """The artifact this very object was loaded from in this task, if it was."""
+    found = _loaded.get(id(value))
+    return found[1] if found is not None and found[0] is value else None
+
+
+def note_return_row(row: Any) -> None:
+    """The ``return_value`` XCom row the running task wrote (what a cache entry points at)."""
+    global _return_row
+    _return_row = row
+
+
+def return_row() -> Any:
+    return _return_row
+
+
 def inputs() -> list[dict[str, Any]]:
     return list(_reads.values())
 
@@ -96,6 +121,8 @@ def execution() -> dict[str, Any] | None:
 
 
 def reset() -> None:
-    global _execution
+    global _execution, _return_row
     _reads.clear()
+    _loaded.clear()
     _execution = None
+    _return_row = None

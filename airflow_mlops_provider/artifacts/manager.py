@@ -151,6 +151,7 @@ class ArtifactManager:
             value = self._read_verifying(serializer, reference)
         if getattr(serializer, "returns_encoded", False):
             value = codec.decode(value, self._load_row)
+        lineage.note_loaded(value, reference)
         return value
 
     def serializer(self, reference: Reference) -> Serializer:

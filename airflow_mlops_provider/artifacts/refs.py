@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar
 
+from airflow_mlops_provider.artifacts import lineage
 from airflow_mlops_provider.artifacts.serializers import TableSerializer
 from airflow_mlops_provider.exceptions import ArtifactError
 
@@ -135,7 +136,9 @@ class ArtifactRef(Generic[T]):
         if columns is None:
             return self._reader.load_reference(self._reference)
         serializer = self._table("load(columns=...)")
-        return serializer.read_columns(self._reader.stored(self._reference), list(columns))
+        value = serializer.read_columns(self._reader.stored(self._reference), list(columns))
+        lineage.note_loaded(value, self._reference)
+        return value
 
     def iter_batches(
         self, batch_size: int = 65_536, columns: Sequence[str] | None = None

@@ -150,6 +150,7 @@ class GcReport:
     kept_young: list[GcFolder] = field(default_factory=list)
     skipped_paths: list[str] = field(default_factory=list)
     skipped_snapshots: int = 0
+    skipped_cache_entries: int = 0
     deleted_shared: list[GcShared] = field(default_factory=list)
     kept_shared: list[GcShared] = field(default_factory=list)
     stale_uploads: timedelta = DEFAULT_STALE_UPLOADS
@@ -188,6 +189,7 @@ class GcReport:
             "kept_young": group(self.kept_young),
             "skipped_paths": self.skipped_paths,
             "skipped_snapshot_objects": self.skipped_snapshots,
+            "skipped_cache_entries": self.skipped_cache_entries,
             "shared_objects": {
                 "deleted" if not self.dry_run else "would_delete": {
                     "objects": len(self.deleted_shared),
@@ -229,6 +231,8 @@ def _list(store: ArtifactStore, report: GcReport) -> _Listing:
         path = layout.parse(item.relative)
         if path.area is layout.Area.SNAPSHOTS:
             report.skipped_snapshots += 1
+        elif path.area is layout.Area.CACHE:  # small; a hit re-verifies what an entry points at
+            report.skipped_cache_entries += 1
         elif isinstance(path, layout.SharedObject):
             listing.shared.append(GcShared(store.url(item.relative), path.sha256, item.size, item.modified))
         elif isinstance(path, layout.FolderObject):
@@ -433,7 +437,8 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
         )
     lines.append(
         f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
-        f"{report.skipped_snapshots} object(s) under {layout.SNAPSHOTS_DIR}/"
+        f"{report.skipped_snapshots} object(s) under {layout.SNAPSHOTS_DIR}/, "
+        f"{report.skipped_cache_entries} cache entr(ies) under {layout.CACHE_DIR}/"
     )
     if verbose or report.dry_run:
         for info in report.deleted:

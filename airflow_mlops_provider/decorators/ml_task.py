@@ -14,6 +14,7 @@ memory is what was pushed before the kill.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -22,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, task_decorator_factory
 
+from airflow_mlops_provider import caching
 from airflow_mlops_provider._compat import python_decorated_operator
 from airflow_mlops_provider.artifacts import lineage
+from airflow_mlops_provider.caching import Cache
 from airflow_mlops_provider.records import TASK_KEY, TaskRecord, json_safe
 from airflow_mlops_provider.snapshots.code import callable_code
 
@@ -233,17 +236,26 @@ class MLDecoratedOperator(python_decorated_operator()):
 
     :param memory_warning_mb: log and record a warning as soon as the task process's peak resident
         memory passes this many MiB.
+    :param cache: ``True`` or an :class:`~airflow_mlops_provider.caching.Cache` policy: reuse the
+        outputs of an earlier successful try with the same code, params and inputs instead of
+        running the function (see :mod:`airflow_mlops_provider.caching`).
     """
 
     custom_operator_name = "@ml.task"
 
-    def __init__(self, *, memory_warning_mb: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, memory_warning_mb: float | None = None, cache: bool | Cache | None = None, **kwargs: Any
+    ) -> None:
         if memory_warning_mb is not None and memory_warning_mb <= 0:
             raise ValueError(
                 f"Task {kwargs.get('task_id')!r}: memory_warning_mb must be a positive number of MiB."
             )
         super().__init__(**kwargs)
         self.memory_warning_mb = memory_warning_mb
+        self.cache = Cache.of(cache)
+        if self.cache is not None:
+            caching.check_signature(self.task_id, self.python_callable)
+            caching.check_arguments(self.task_id, self.python_callable, self.op_args, self.op_kwargs)
 
     def execute(self, context: Any) -> Any:
         source, code_hash = callable_code(self.python_callable)
@@ -258,19 +270,75 @@ class MLDecoratedOperator(python_decorated_operator()):
             },
         )
         memory = PeakMemory(on_start=live.start, on_sample=live.on_sample)
+        cached: dict[str, Any] = {}
         try:
             with memory:
-                result = super().execute(context)
+                hit = self._cache_lookup(context, code_hash, cached) if self.cache is not None else None
+                result = caching.reuse(self._manager(), hit) if hit is not None else super().execute(context)
         except BaseException as err:
+            caching.forget_pending()
             status = "skipped" if isinstance(err, AirflowSkipException) else "failed"
             try:
-                live.finish(status, memory.peak, error=type(err).__name__, inputs=lineage.inputs())
+                live.finish(status, memory.peak, error=type(err).__name__, inputs=lineage.inputs(), **cached)
             except Exception:
                 log.warning("Could not push the final %s record", TASK_KEY, exc_info=True)
             raise
-        info = live.finish("done", memory.peak, inputs=lineage.inputs())
+        if self.cache is not None and "cache" in cached:
+            caching.expect_outputs(
+                self._manager(),
+                caching.new_entry(
+                    cached["cache"]["key"],
+                    context,
+                    code_hash=code_hash,
+                    policy=self.cache,
+                    computed_at=hit.computed_at if hit is not None else None,
+                ),
+                returned_none=result is None,
+            )
+        info = live.finish("done", memory.peak, inputs=lineage.inputs(), **cached)
         lineage.set_execution({**info, "source": source})
         return self.finish(result, context)
+
+    @staticmethod
+    def _manager() -> Any:
+        from airflow_mlops_provider.artifacts.manager import ArtifactManager
+
+        return ArtifactManager.configured()
+
+    def _cache_lookup(self, context: Any, code_hash: str, cached: dict[str, Any]) -> Any:
+        """The cache entry to reuse, or ``None`` to run the function; fills ``cached`` for the record."""
+        assert self.cache is not None
+        names = inspect.signature(self.python_callable).parameters
+        taken = {"params", *self.op_kwargs, *list(names)[: len(self.op_args)]}  # params: keyed as such
+        key = caching.cache_key(
+            self.cache,
+            code_hash=code_hash,
+            params=dict(context.get("params") or {}),
+            op_args=self.op_args,
+            op_kwargs=self.op_kwargs,
+            context_inputs={n: context[n] for n in names if n not in taken and n in context},
+            task_id=self.task_id,
+        )
+        cached["cache"] = {"key": key, "hit": None}
+        if caching.disabled_for_run(context):
+            cached["cache"]["disabled"] = True
+            self.log.info(
+                "Cache: disabled for this run (cache=False run param); running the task. Key %s.", key
+            )
+            return None
+        hit = caching.find_hit(self._manager(), self.cache, dag_id=self.dag_id, task_id=self.task_id, key=key)
+        if hit is None:
+            self.log.info("Cache miss: key %s; running the task.", key)
+            return None
+        cached["cache"]["hit"] = {
+            "dag_id": hit.dag_id,
+            "run_id": hit.run_id,
+            "task_id": hit.task_id,
+            "map_index": hit.map_index,
+            "computed_at": hit.computed_at,
+        }
+        self.log.info("Cache hit: outputs of %s, key %s; the function does not run.", hit.describe(), key)
+        return hit
 
     def finish(self, result: Any, context: Any) -> Any:
         """Post-process the callable's result (checks and metrics evaluate it here)."""
@@ -284,11 +352,20 @@ def ml_task(
 ) -> TaskDecorator:
     """A TaskFlow task that records its code, duration, peak memory, params and inputs.
 
-    Takes every argument ``@task`` takes, plus ``memory_warning_mb``.
+    Takes every argument ``@task`` takes, plus ``memory_warning_mb`` and ``cache``. With ``cache``,
+    a function whose inputs cannot be keyed is refused here, when the DAG file is parsed, even for
+    tasks that are only mapped later.
     """
-    return task_decorator_factory(
-        python_callable=python_callable,
-        multiple_outputs=multiple_outputs,
-        decorated_operator_class=MLDecoratedOperator,
-        **kwargs,
-    )
+    policy = Cache.of(kwargs.get("cache"))
+
+    def build(func: Callable[..., Any]) -> TaskDecorator:
+        if policy is not None:
+            caching.check_signature(kwargs.get("task_id") or func.__name__, func)
+        return task_decorator_factory(
+            python_callable=func,
+            multiple_outputs=multiple_outputs,
+            decorated_operator_class=MLDecoratedOperator,
+            **kwargs,
+        )
+
+    return build(python_callable) if python_callable is not None else build  # type: ignore[return-value]

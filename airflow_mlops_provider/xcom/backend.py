@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from airflow_mlops_provider.artifacts import lineage
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 from airflow_mlops_provider.xcom import _lazy
@@ -48,7 +49,10 @@ class ArtifactXComBackend(BaseXCom):
             key=key or BaseXCom.XCOM_RETURN_KEY,
             try_number=_lazy.current_try_number(),
         )
-        return get_manager().dump(value, producer)
+        row = get_manager().dump(value, producer)
+        if producer.key == BaseXCom.XCOM_RETURN_KEY:
+            lineage.note_return_row(row)
+        return row
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:
