@@ -107,7 +107,7 @@ def _run(home: Path, source: str, dag_id: str) -> float:
 
     path = home / "dags" / f"{dag_id}.py"
     path.write_text(source)
-    bag = DagBag(dag_folder=str(path), safe_mode=False, include_examples=False)
+    bag = DagBag(dag_folder=str(path), safe_mode=False)
     assert not bag.import_errors, bag.import_errors
     started = time.perf_counter()
     run = bag.dags[dag_id].test()

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import platform
 import posixpath
 import uuid
@@ -180,14 +181,22 @@ class ArtifactManager:
         once the hash matched, and a decoding error on other bytes becomes the integrity error.
         """
         data = self._fetch_unverified(reference)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-verify") as pool:
-            digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        if len(data) < _OVERLAP_BYTES:  # hashing takes less than handing it to another thread
+            digest = hashlib.sha256(data).hexdigest()
             try:
                 value = serializer.read(memoryview(data), reference, self.settings)
             except Exception:
-                self.verify(reference, data, digest.result())
+                self.verify(reference, data, digest)
                 raise
-            self.verify(reference, data, digest.result())
+            self.verify(reference, data, digest)
+            return value
+        pending = _helpers().submit(lambda: hashlib.sha256(data).hexdigest())
+        try:
+            value = serializer.read(memoryview(data), reference, self.settings)
+        except Exception:
+            self.verify(reference, data, pending.result())
+            raise
+        self.verify(reference, data, pending.result())
         return value
 
     def stored(self, reference: Reference) -> StoredArtifact:
@@ -458,20 +467,23 @@ class _ValueWriter:
         index = self.count
         self.count += 1
         data_url = f"{self.folder}/{index}{serializer.extension}"
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-preview") as pool:
-            early_preview = (
-                pool.submit(self._preview, serializer, value, {}) if serializer.preview_from_value else None
-            )
-            try:
-                with store.open_write(data_url) as out:
-                    details = serializer.write(value, out, settings)
-            except (ArtifactError, SerializerDeclined):
-                raise
-            except Exception as err:
-                raise UnsupportedTypeError(
-                    f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned "
-                    f"by {self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
-                ) from err
+        early_preview = (
+            _helpers().submit(self._preview, serializer, value, {}) if serializer.preview_from_value else None
+        )
+        try:
+            with store.open_write(data_url) as out:
+                details = serializer.write(value, out, settings)
+        except (ArtifactError, SerializerDeclined):
+            if early_preview is not None:
+                early_preview.cancel()
+            raise
+        except Exception as err:
+            if early_preview is not None:
+                early_preview.cancel()
+            raise UnsupportedTypeError(
+                f"Serializer {serializer.name!r} failed to write a value of type {value_type} returned "
+                f"by {self.producer.describe()}: {type(err).__name__}: {err}. {_HOW_TO_REGISTER}"
+            ) from err
         preview = early_preview.result() if early_preview else self._preview(serializer, value, details)
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
         if sidecars:
@@ -598,3 +610,18 @@ class _ValueWriter:
 @lru_cache(maxsize=4)
 def _configured(settings: ArtifactSettings) -> ArtifactManager:
     return ArtifactManager(settings)
+
+
+#: Below this many bytes a read hashes in its own thread: a hand-off costs more than the hash.
+_OVERLAP_BYTES = 1 << 20
+
+
+@lru_cache(maxsize=1)
+def _helpers() -> ThreadPoolExecutor:
+    """The threads that overlap previews and hashes with I/O, made once per process (not per
+    value: starting threads cost more than a small value's whole write)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlops")
+
+
+# A forked child (Celery prefork, Airflow's task supervisor) has none of its parent's threads.
+os.register_at_fork(after_in_child=_helpers.cache_clear)

@@ -36,6 +36,7 @@ _TARGET_ROW_GROUP_BYTES = 128 * 1024 * 1024
 # Artifacts written before it existed (no sidecar recorded) are read through their own footer.
 FOOTER_SIDECAR = "footer.parquet"
 _MAX_DTYPES_IN_SUMMARY = 100
+_THREADED_CELLS = 1_000_000  # from this many cells pyarrow converts a DataFrame with threads
 _SERIES_NAME_KEY = b"airflow_mlops.series_name"
 _EMPTY_CATEGORIES_KEY = b"airflow_mlops.empty_categories"
 # What the read restores so that a pandas value comes back exactly (see _exact_plan).
@@ -231,7 +232,9 @@ class PandasDataFrameSerializer(_ParquetSerializer):
         if not all(isinstance(c, str) for c in value.columns):
             raise ValueError("column names are not all strings")
         plan = _exact_plan(value)
-        table = pa.Table.from_pandas(value, preserve_index=None)
+        # pyarrow converts columns in a thread pool it starts per call: not worth it for small frames.
+        threads = None if value.size >= _THREADED_CELLS else 1
+        table = pa.Table.from_pandas(value, preserve_index=None, nthreads=threads)
         if plan:
             table = table.replace_schema_metadata(
                 {**(table.schema.metadata or {}), _EXACT_KEY: json.dumps(plan).encode()}
