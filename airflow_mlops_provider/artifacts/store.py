@@ -207,6 +207,10 @@ class ArtifactStore:
 
     @cached_property
     def _root_fs_path(self) -> str:
+        if self.root.split("://", 1)[0] in S3_SCHEMES:
+            # Not through ObjectStoragePath: it would resolve the connection and build a second
+            # filesystem (half a second in a fresh task process) only to split the URL.
+            return self.fs._strip_protocol(self.root).rstrip("/")
         return self._root_path.path.rstrip("/")
 
     # -- layout ---------------------------------------------------------------------------------
