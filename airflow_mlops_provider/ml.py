@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.caching import Cache
 from airflow_mlops_provider.catalog.records import check_history, metric_history
 from airflow_mlops_provider.checks import builtin as checks
 from airflow_mlops_provider.checks.result import CheckResult
@@ -16,12 +17,14 @@ from airflow_mlops_provider.decorators import Regression
 from airflow_mlops_provider.decorators import ml_check as check
 from airflow_mlops_provider.decorators import ml_metric as metric
 from airflow_mlops_provider.decorators import ml_task as task
+from airflow_mlops_provider.local import replay, run_local
 from airflow_mlops_provider.runtime import last_success, previous_artifact
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.xcom_arg import XComArg
 
 __all__ = [
+    "Cache",
     "CheckResult",
     "Regression",
     "check",
@@ -31,6 +34,8 @@ __all__ = [
     "metric",
     "metric_history",
     "previous_artifact",
+    "replay",
+    "run_local",
     "save",
     "sql",
     "task",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -300,3 +300,87 @@ def test_a_literal_live_object_argument_fails_at_parse_time(calls: Path) -> None
     )
     with pytest.raises(AssertionError, match=r"parameter .{1,3}df.{1,3} is a _thread.lock"):
         load_dags(DAG_ID)
+
+
+SCOPED = """
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pendulum
+from airflow.sdk import dag
+
+from airflow_mlops_provider import ml
+
+
+def called(name: str) -> None:
+    with open(os.environ["MLOPS_CACHE_CALLS"], "a") as calls:
+        calls.write(name + "\\n")
+
+
+def build(dag_id: str, policy: ml.Cache):
+    @dag(dag_id=dag_id, schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)
+    def scoped():
+        @ml.task
+        def load() -> pd.DataFrame:
+            return pd.DataFrame({"x": [1, 2, 3]})
+
+        @ml.task(cache=policy)
+        def features(df: pd.DataFrame) -> pd.DataFrame:
+            called(dag_id)
+            return df.assign(y=df["x"] + 1)
+
+        features(load())
+
+    return scoped()
+
+
+build("mlops_cache_global_a", ml.Cache(scope="global"))
+build("mlops_cache_global_b", ml.Cache(scope="global"))
+build("mlops_cache_dag_scoped", ml.Cache())
+build("mlops_cache_expiring", ml.Cache(expire=timedelta(hours=1)))
+"""
+
+
+def test_global_scope_reuses_another_dags_outputs_and_expire_ages_them_out(
+    calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_mlops_provider import caching
+
+    (DAGS_DIR / "mlops_cache_scoped.py").write_text(SCOPED)
+    try:
+
+        def run_scoped(dag_id: str) -> tuple[RunResult, list[str]]:
+            before = calls.read_text().splitlines()
+            result = run_dag("mlops_cache_scoped", dag_id)
+            assert result.state == "success", result.task_states
+            return result, calls.read_text().splitlines()[len(before) :]
+
+        a, ran = run_scoped("mlops_cache_global_a")
+        assert ran == ["mlops_cache_global_a"]
+        b, ran = run_scoped("mlops_cache_global_b")
+        assert ran == [], "a global-scope task did not reuse another DAG's outputs"
+        assert cache_info(b, "features")["hit"]["dag_id"] == "mlops_cache_global_a"
+        (old,), (new,) = references(a.row("features")), references(b.row("features"))
+        assert new.sha256 == old.sha256
+        assert layout.write_folder_of(new.uri).dag_id == "mlops_cache_global_b"  # its own copy
+        _, ran = run_scoped("mlops_cache_dag_scoped")
+        assert ran == ["mlops_cache_dag_scoped"], "a DAG-scoped task reused another DAG's outputs"
+
+        _, ran = run_scoped("mlops_cache_expiring")
+        assert ran == ["mlops_cache_expiring"]
+        _, ran = run_scoped("mlops_cache_expiring")
+        assert ran == []
+
+        class AnHourLater(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> datetime:
+                return datetime.now(tz) + timedelta(hours=1, seconds=1)
+
+        monkeypatch.setattr(caching, "datetime", AnHourLater)
+        _, ran = run_scoped("mlops_cache_expiring")
+        assert ran == ["mlops_cache_expiring"], "expired outputs were reused"
+    finally:
+        (DAGS_DIR / "mlops_cache_scoped.py").unlink(missing_ok=True)

@@ -14,6 +14,7 @@ path they found is. Paths are relative to the artifact root (``/``-separated, no
     _snapshots/dag_id=<dag>/runs/run_id=<run>.json       which snapshot a run was created with
     _runs/dag_id=<dag>/run_id=<run>.json                 the runs before a run (catalog.history)
     _cache/task_id=<task>/key=<cache key>/dag_id=<dag>.json   a cached task's outputs (caching)
+    _scratch/replays/<replay id>/...                     replays saved with ``ml.replay(save=True)``
 
 Ids become path segments through :func:`safe_component`, which escapes them irreversibly (it adds a
 hash), so a parsed path gives back each id *as a segment*: equal to the id whenever the id was safe.
@@ -34,6 +35,7 @@ SHARED_DIR = "_cas/sha256"
 SNAPSHOTS_DIR = "_snapshots"
 HISTORY_DIR = "_runs"
 CACHE_DIR = "_cache"
+SCRATCH_DIR = "_scratch"  # values written outside any run: replays saved with ``save=True``
 MANIFEST = "manifest.json"
 PREVIEW = "preview.json"
 FOOTER = "footer.parquet"
@@ -76,6 +78,7 @@ class Area(enum.Enum):
     SNAPSHOTS = "snapshots"
     RUN_HISTORY = "run history"
     CACHE = "cache index"
+    SCRATCH = "scratch"
     OTHER = "other"
 
 
@@ -328,6 +331,8 @@ def parse(relative: str) -> StorePath:
         if match := _CACHE_ENTRY.fullmatch(relative):
             return CacheEntryPath(*match.groups())
         return Unknown(relative, Area.CACHE)
+    if head == SCRATCH_DIR:
+        return Unknown(relative, Area.SCRATCH)
     match = _FOLDER.match(relative)
     if match is None or relative[match.end() : match.end() + 1] != "/":
         return Unknown(relative, Area.OTHER)
@@ -351,9 +356,6 @@ def write_folder_of(uri: str) -> WriteFolder | None:
 
 
 # -- scratch ------------------------------------------------------------------------------------
-
-#: Values written outside any run: a replay saved with ``save=True`` (``ml.replay``).
-SCRATCH_DIR = "_scratch"
 
 
 def replay_root(replay_id: str) -> str:

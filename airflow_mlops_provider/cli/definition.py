@@ -18,7 +18,8 @@ _TARGET_HELP = (
 
 
 def get_mlops_cli_commands() -> list[CLICommand]:
-    """The ``airflow mlops`` command group: ``artifacts list|show|get``, ``lineage`` and ``gc``."""
+    """The ``airflow mlops`` command group: ``artifacts list|show|get``, ``lineage``, ``checks``,
+    ``metrics``, ``diff``, ``gc``, ``replay``, ``run-local`` and ``cache clear``."""
     from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
     output = Arg(
@@ -196,10 +197,95 @@ def get_mlops_cli_commands() -> list[CLICommand]:
             ),
         ),
     )
+    local = (
+        ActionCommand(
+            name="replay",
+            help="Run one @ml.task instance of a past run again, here, on the inputs and params it recorded",
+            description=(
+                "Load a task instance's recorded inputs from the artifact store and its params from its "
+                "mlops.task record, import the task's function from the DAG file as it is now (or, with "
+                "--as-recorded, as the run's structure snapshot recorded it) and call it in this process: "
+                "no scheduler, no metadata-DB writes, no store writes unless --save. Prints the value and "
+                "how it differs from the recorded output; an exception of the task prints its traceback "
+                "and exits with 1 (--pdb opens the debugger instead)."
+            ),
+            func=lazy_load_command("airflow_mlops_provider.cli.replay_command.replay"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(("task_id",), help="The @ml.task (or @ml.check / @ml.metric) task"),
+                Arg(
+                    ("--run",),
+                    help="The run (default 'latest': the run that happened last in which the task ran, "
+                    "whatever its state)",
+                    default="latest",
+                    metavar="RUN_ID",
+                ),
+                Arg(("--map-index",), help="Map index of a mapped task's instance", type=int, default=-1),
+                Arg(("--pdb",), help="Open pdb post-mortem where the task raised", action="store_true"),
+                Arg(
+                    ("--as-recorded",),
+                    help="Run the code the run's snapshot recorded, not the DAG file's current code",
+                    action="store_true",
+                ),
+                Arg(
+                    ("--save",),
+                    help="Write the value to the store, below _scratch/replays/ (never a run's folder)",
+                    action="store_true",
+                ),
+                output,
+            ),
+        ),
+        ActionCommand(
+            name="run-local",
+            help="Run a DAG in this process (dag.test) on a sample of its ml.sql sources, artifacts in a "
+            "scratch folder",
+            func=lazy_load_command("airflow_mlops_provider.cli.replay_command.run_local"),
+            args=(
+                Arg(("dag_id",), help="The DAG id"),
+                Arg(
+                    ("--sample",),
+                    help="Most rows each ml.sql extract returns (default 1000; 0: no limit)",
+                    type=int,
+                    default=1000,
+                    metavar="N",
+                ),
+                Arg(
+                    ("--artifact-root",),
+                    help="Where the run's artifacts go (a folder or URL; default: a new temporary folder)",
+                    metavar="ROOT",
+                ),
+                Arg(
+                    ("--mark-success-pattern",),
+                    help="Mark tasks whose id matches this regular expression successful without running "
+                    "them (e.g. 'save_.*' to keep the sample out of the tables ml.save writes)",
+                    metavar="REGEX",
+                ),
+                output,
+            ),
+        ),
+        GroupCommand(
+            name="cache",
+            help="Cached outputs of @ml.task(cache=...) tasks",
+            subcommands=(
+                ActionCommand(
+                    name="clear",
+                    help="Forget the cached outputs of a DAG's (or one task's) cached tasks; the next run of "
+                    "each misses",
+                    func=lazy_load_command("airflow_mlops_provider.cli.cache_command.cache_clear"),
+                    args=(
+                        Arg(("dag_id",), help="The DAG id"),
+                        Arg(("task_id",), help="Only this task", nargs="?"),
+                        output,
+                    ),
+                ),
+            ),
+        ),
+    )
     return [
         GroupCommand(
             name="mlops",
-            help="The MLOps provider: artifacts, lineage, checks, metrics, diff, gc",
-            subcommands=commands,
+            help="The MLOps provider: artifacts, lineage, checks, metrics, diff, gc, replay, run-local, "
+            "cache",
+            subcommands=(*commands, *local),
         )
     ]

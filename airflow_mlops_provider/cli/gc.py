@@ -151,6 +151,7 @@ class GcReport:
     skipped_paths: list[str] = field(default_factory=list)
     skipped_snapshots: int = 0
     skipped_cache_entries: int = 0
+    skipped_scratch: int = 0
     deleted_shared: list[GcShared] = field(default_factory=list)
     kept_shared: list[GcShared] = field(default_factory=list)
     stale_uploads: timedelta = DEFAULT_STALE_UPLOADS
@@ -190,6 +191,7 @@ class GcReport:
             "skipped_paths": self.skipped_paths,
             "skipped_snapshot_objects": self.skipped_snapshots,
             "skipped_cache_entries": self.skipped_cache_entries,
+            "skipped_scratch_objects": self.skipped_scratch,
             "shared_objects": {
                 "deleted" if not self.dry_run else "would_delete": {
                     "objects": len(self.deleted_shared),
@@ -233,6 +235,8 @@ def _list(store: ArtifactStore, report: GcReport) -> _Listing:
             report.skipped_snapshots += 1
         elif path.area is layout.Area.CACHE:  # small; a hit re-verifies what an entry points at
             report.skipped_cache_entries += 1
+        elif path.area is layout.Area.SCRATCH:  # saved replays: the user's, deleted by hand
+            report.skipped_scratch += 1
         elif isinstance(path, layout.SharedObject):
             listing.shared.append(GcShared(store.url(item.relative), path.sha256, item.size, item.modified))
         elif isinstance(path, layout.FolderObject):
@@ -439,6 +443,11 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
         f"Skipped: {len(report.skipped_paths)} path(s) outside artifact write folders, "
         f"{report.skipped_snapshots} object(s) under {layout.SNAPSHOTS_DIR}/, "
         f"{report.skipped_cache_entries} cache entr(ies) under {layout.CACHE_DIR}/"
+        + (
+            f", {report.skipped_scratch} saved replay object(s) under {layout.SCRATCH_DIR}/"
+            if report.skipped_scratch
+            else ""
+        )
     )
     if verbose or report.dry_run:
         for info in report.deleted:

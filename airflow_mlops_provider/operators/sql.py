@@ -10,6 +10,8 @@ single SQLAlchemy transaction, so a write that fails half-way leaves the table a
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import math
 import sqlite3
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,13 +25,35 @@ from airflow.providers.common.compat.sdk import (
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
     import pandas as pd
     from airflow.providers.common.compat.sdk import Context
     from sqlalchemy.engine import Dialect, Engine
 
 IF_EXISTS_MODES = ("append", "replace", "fail")
+
+#: Set by :func:`sampled`: extracts return at most this many rows (``ml.run_local(sample=N)``).
+_SAMPLE_ROWS: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "mlops_sql_sample_rows", default=None
+)
+
+
+@contextlib.contextmanager
+def sampled(rows: int) -> Iterator[None]:
+    """While the block runs in this context, ``SqlExtractOperator`` returns the first ``rows`` rows.
+
+    Tasks of ``dag.test()`` run in the calling thread, so a local run of a whole DAG on a sample
+    needs no change to the DAG.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"sample must be a positive number of rows, not {rows!r}.")
+    token = _SAMPLE_ROWS.set(rows)
+    try:
+        yield
+    finally:
+        _SAMPLE_ROWS.reset(token)
+
 
 # Most bind parameters one statement may carry, for the dialects where multi-row
 # ``INSERT ... VALUES (...), (...)`` is used: psycopg 3 binds server-side (PostgreSQL's protocol
@@ -212,7 +236,18 @@ class SqlExtractOperator(BaseOperator):
     def execute(self, context: Context) -> pd.DataFrame:
         hook = self.get_db_hook()
         self.log.info("Running on connection %r: %s", self.conn_id, self.sql)
-        frame = hook.get_df(self.sql, parameters=self.parameters, df_type="pandas")
+        limit = _SAMPLE_ROWS.get()
+        frame = None
+        if limit is not None:
+            # The first chunk only: the driver fetches no more than ``limit`` rows, on any database.
+            chunks = hook.get_df_by_chunks(
+                self.sql, parameters=self.parameters, chunksize=limit, df_type="pandas"
+            )
+            frame = next(chunks, None)
+            chunks.close()
+            self.log.info("Sampling: kept the first %d rows at most (ml.run_local(sample=%d))", limit, limit)
+        if frame is None:  # not sampling, or an empty result (read whole for its columns)
+            frame = hook.get_df(self.sql, parameters=self.parameters, df_type="pandas")
         self.log.info("Extracted %d rows x %d columns", len(frame), len(frame.columns))
         return frame
 

@@ -44,7 +44,7 @@ def current_try_number() -> int:
     return int(getattr(ti, "try_number", 0) or 0)
 
 
-def _form_of(annotation: Any) -> Any:
+def form_of(annotation: Any) -> Any:
     """``LAZY``, a :class:`ColumnsRequest`, or ``None`` for a plain (eager) annotation."""
     if typing.get_origin(annotation) is typing.Annotated:
         base, *extras = typing.get_args(annotation)
@@ -56,12 +56,12 @@ def _form_of(annotation: Any) -> Any:
     if origin is ArtifactRef:
         return LAZY
     is_union = origin in (typing.Union, types.UnionType)
-    if is_union and any(_form_of(arg) is LAZY for arg in typing.get_args(annotation)):
+    if is_union and any(form_of(arg) is LAZY for arg in typing.get_args(annotation)):
         return LAZY
     return None
 
 
-def _annotations(func: Any) -> dict[str, Any]:
+def annotations_of(func: Any) -> dict[str, Any]:
     """Parameter annotations, resolved; unresolvable ones that name ArtifactRef still count."""
     try:
         return typing.get_type_hints(func, include_extras=True)
@@ -118,14 +118,14 @@ def requested_form(row: Any) -> Any:
         if not args:
             return None
         func = getattr(task, "python_callable", None) or task.partial_kwargs.get("python_callable")
-        hints = _annotations(func)
+        hints = annotations_of(func)
     except Exception:
         return None
     forms = set()
     for name, xcom_arg in args:
         for operator, key in xcom_arg.iter_references():
             if operator.task_id == producer.get("task_id") and key == producer.get("key"):
-                form = _form_of(hints.get(name))
+                form = form_of(hints.get(name))
                 forms.add(form if not isinstance(form, ColumnsRequest) else tuple(form.names))
     if len(forms) > 1 and (None in forms):
         raise ArtifactError(

@@ -1,0 +1,240 @@
+"""``ml.replay`` / ``airflow mlops replay``: a task instance of a past run, run again in this process.
+
+Real runs (``dag.test()``) on both stores; the replay reads their XCom rows and artifacts back,
+and must leave the metadata DB and the store as it found them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pytest
+from airflow_runner import run_dag
+from conftest import BIN, DAGS_DIR, requires_provider_cli
+
+from airflow_mlops_provider import ml
+from airflow_mlops_provider.artifacts.manager import ArtifactManager
+from airflow_mlops_provider.catalog import records, task_inputs
+from airflow_mlops_provider.local.dags import DagLoadError
+from airflow_mlops_provider.local.inputs import ReplayInputError
+from airflow_mlops_provider.local.replay import ReplayError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+PIPELINE = "mlops_replay_pipeline"
+CHANGING = "mlops_replay_changing"
+FAILURE = "threshold 500 is above the limit 100"
+
+
+def run_pipeline() -> tuple[str, str]:
+    """A successful run and one whose ``features`` raised (threshold above its limit)."""
+    ok = run_dag(PIPELINE)
+    failed = run_dag(PIPELINE, run_conf={"threshold": 500})
+    assert ok.state == "success", ok.task_states
+    assert failed.state == "failed" and failed.task_states[("features", -1)] == "failed"
+    return ok.run_id, failed.run_id
+
+
+def db_counts() -> dict[str, int]:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return {
+            model.__tablename__: session.scalar(select(func.count()).select_from(model))
+            for model in (DagRun, TaskInstance, XComModel)
+        }
+
+
+def store_objects() -> set[str]:
+    return {info.relative for info in ArtifactManager.configured().store.walk("")}
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs() -> tuple[str, str]:
+    """Runs on the session's default (local) store, for the tests that need no second store."""
+    return run_pipeline()
+
+
+@pytest.fixture
+def snapshots() -> Iterator[None]:
+    """Structure snapshots recorded for every run (as the plugin's listener does in production)."""
+    from airflow.listeners.listener import get_listener_manager
+
+    from airflow_mlops_provider.snapshots.recorder import recorder, snapshot_listener
+
+    manager = get_listener_manager()
+    wired = manager.pm.is_registered(snapshot_listener)
+    if not wired:
+        manager.add_listener(snapshot_listener)
+    yield
+    assert recorder.flush(60)
+    if not wired:
+        manager.pm.unregister(snapshot_listener)
+
+
+@pytest.fixture
+def changing_dag() -> Iterator[Any]:
+    """The DAG file, restored after the test rewrote it."""
+    path = DAGS_DIR / f"{CHANGING}.py"
+    original = path.read_text()
+    yield path
+    path.write_text(original)
+
+
+# -- both stores ----------------------------------------------------------------------------------
+
+
+def test_replay_reproduces_a_failure_and_reruns_a_success_writing_nothing(store: str) -> None:
+    ok_run, failed_run = run_pipeline()
+    before_db, before_store = db_counts(), store_objects()
+
+    # The failed task raises again, here: the type its record names, the message it raised.
+    recorded_error = task_inputs.task_record(PIPELINE, failed_run, "features").error
+    with pytest.raises(ValueError) as raised:
+        ml.replay(PIPELINE, "features", failed_run)
+    assert type(raised.value).__name__ == recorded_error == "ValueError"
+    assert str(raised.value) == FAILURE
+    # "latest" is the last run in which the task ran, failed or not.
+    with pytest.raises(ValueError, match=FAILURE):
+        ml.replay(PIPELINE, "features")
+
+    # The successful one gives the recorded table back, from the inputs and params it recorded.
+    result = ml.replay(PIPELINE, "features", ok_run)
+    assert isinstance(result.value, pd.DataFrame) and list(result.value.columns) == [
+        "id",
+        "amount",
+        "city",
+        "large",
+    ]
+    assert result.params["threshold"] == 10 and result.inputs == {"raw": [("raw", "return_value", -1)]}
+    assert result.code == "current" and not result.code_changed
+    assert result.has_recorded and result.differs is False and result.comparison is None
+    pd.testing.assert_frame_equal(result.value, result.recorded)
+    assert "recorded output: equal" in result.summary()
+    assert json.loads(json.dumps(result.to_json()))["value"] == "DataFrame with 2 rows x 4 columns"
+
+    # A mapped instance gets the inputs of its map index: expand(part=[3 frames], factor=[1, 100]),
+    # the last argument varying fastest, so index 5 is part 2 (20+21+22) times 100.
+    mapped = ml.replay(PIPELINE, "scaled", ok_run, map_index=5)
+    assert mapped.value == 6300 and mapped.recorded == 6300 and mapped.differs is False
+    assert mapped.inputs == {"part": [("parts", "return_value", -1)]}
+    assert ml.replay(PIPELINE, "scaled", ok_run, map_index=2).value == (10 + 11 + 12) * 1
+
+    assert db_counts() == before_db
+    assert store_objects() == before_store
+
+    saved = ml.replay(PIPELINE, "features", ok_run, save=True)
+    added = store_objects() - before_store
+    assert added and all(path.startswith("_scratch/replays/") for path in added), sorted(added)
+    assert saved.saved_uris and all("/_scratch/replays/" in uri for uri in saved.saved_uris)
+    pd.testing.assert_frame_equal(ArtifactManager.configured().load(saved.saved), result.value)
+    assert db_counts() == before_db
+
+
+def test_as_recorded_runs_the_old_code_and_a_changed_table_is_compared(
+    store: str, snapshots: None, changing_dag: Any
+) -> None:
+    from airflow_mlops_provider.snapshots.recorder import recorder
+
+    run = run_dag(CHANGING)
+    assert run.state == "success"
+    assert recorder.flush(60)
+    changing_dag.write_text(
+        changing_dag.read_text().replace(
+            'return frame[frame["score"] >= MINIMUM].reset_index(drop=True)',
+            'return frame.assign(segment=["low" if s < MINIMUM else "high" for s in frame["score"]])',
+        )
+    )
+
+    now = ml.replay(CHANGING, "transform", run.run_id)
+    assert now.code == "current" and now.code_changed
+    assert len(now.value) == 10 and "segment" in now.value.columns
+    assert now.differs is True
+    comparison = now.comparison
+    assert comparison is not None and comparison["kind"] == "table"
+    assert comparison["rows"] == {"before": 6, "after": 10, "delta": 4}
+    assert [c["name"] for c in comparison["added"]] == ["segment"]
+    assert comparison["columns"]["score"]["mean"]["delta"] == pytest.approx(4.5 - 6.5)
+    summary = now.summary()
+    assert "rows 6 -> 10 (delta +4)" in summary and "added column segment" in summary
+
+    recorded = ml.replay(CHANGING, "transform", run.run_id, as_recorded=True)
+    assert recorded.code == "recorded" and not recorded.code_changed
+    assert list(recorded.value["score"]) == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    assert recorded.differs is False and recorded.comparison is None
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+def test_bad_input_names_what_is_wrong_and_what_exists(pipeline_runs: tuple[str, str]) -> None:
+    ok_run, _ = pipeline_runs
+    with pytest.raises(
+        DagLoadError, match=r"DAG 'mlops_replay_pipelin' is not in .* Did you mean: mlops_replay_pipeline"
+    ):
+        ml.replay("mlops_replay_pipelin", "features")
+    with pytest.raises(ReplayError, match=r"no task 'featurs'.*Did you mean: features"):
+        ml.replay(PIPELINE, "featurs")
+    with pytest.raises(
+        ReplayError, match=r"'plain' .* is a @task, not an @ml.task.*Decorate its function with @ml.task"
+    ):
+        ml.replay(PIPELINE, "plain", ok_run)
+    with pytest.raises(ReplayError, match=r"no run 'manual__nope'. Newest runs: manual__"):
+        ml.replay(PIPELINE, "features", "manual__nope")
+    with pytest.raises(ReplayError, match=r"'scaled' is mapped: pass the map index"):
+        ml.replay(PIPELINE, "scaled", ok_run)
+    with pytest.raises(ReplayError, match=r"no recorded try in run .* Runs with a record"):
+        ml.replay(PIPELINE, "scaled", ok_run, map_index=9)
+
+
+def test_an_input_whose_artifact_was_deleted_is_named(pipeline_runs: tuple[str, str]) -> None:
+    ok_run, _ = pipeline_runs
+    (row,) = records.xcoms(PIPELINE, ok_run, "raw", key="return_value")
+    manager = ArtifactManager.configured()
+    uri = row.references[0].uri
+    manager.store.fs.rm(manager.store.fs_path(uri))
+    with pytest.raises(ReplayInputError) as raised:
+        ml.replay(PIPELINE, "features", ok_run)
+    message = str(raised.value)
+    assert "Input 'raw' of task 'features'" in message and uri in message
+    assert "Rerun the DAG" in message
+
+
+# -- the CLI --------------------------------------------------------------------------------------
+
+
+@requires_provider_cli
+def test_cli_prints_the_result_or_the_traceback(pipeline_runs: tuple[str, str]) -> None:
+    ok_run, failed_run = pipeline_runs
+
+    def airflow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "airflow"), "mlops", *args],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=300,
+        )
+
+    failed = airflow("replay", PIPELINE, "features", "--run", failed_run)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "Traceback" in failed.stderr and f"ValueError: {FAILURE}" in failed.stderr
+    assert f"Replay of {PIPELINE}/features of run {failed_run} (current code) raised" in failed.stderr
+
+    ok = airflow("replay", PIPELINE, "scaled", "--run", ok_run, "--map-index", "5")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert f"Replayed {PIPELINE}/scaled[5] of run {ok_run} with the current code" in ok.stdout
+    assert "value: 6300" in ok.stdout and "recorded output: equal" in ok.stdout
+
+    bad = airflow("replay", PIPELINE, "plain", "--run", ok_run)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert any(line.startswith("Error: Task 'plain'") for line in bad.stderr.splitlines()), bad.stderr[-2000:]
