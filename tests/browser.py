@@ -111,7 +111,8 @@ def open_ml_tab(page: Any, url_route: str) -> Any:
     """Click the "ML" tab whose plugin route is ``url_route`` (``mlops_dag``, ``mlops_run``,
     ``mlops_task``; ``mlops`` is the nav entry); returns the iframe's content frame."""
     click_link(page, "ML", f"/plugin/{url_route}")
-    page.wait_for_url(re.compile(rf"/plugin/{re.escape(url_route)}$"))
+    # Airflow's UI appends the view's own path once it loaded: /plugin/mlops -> /plugin/mlops/mlops/.
+    page.wait_for_url(re.compile(rf"/plugin/{re.escape(url_route)}(/.*)?$"))
     return frame_of_tab(page)
 
 

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 import urllib.parse
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -474,6 +476,95 @@ def test_run_page_says_what_failed_first(ui: dict[str, Any]) -> None:
     assert "metric <b>quality · quality</b> = 0.4" in top
     first = get(ui, f"/mlops/dags/mlops_ui_evolving/runs/{q(ui['runs']['first'].run_id)}").text
     assert 'id="failed-tasks"' not in first  # nothing failed: no box
+
+
+def _overview_row(page: str, dag_id: str) -> str:
+    """The overview table's row of ``dag_id`` (HTML)."""
+    start = page.index(f">{dag_id}</a></td>")
+    return page[start : page.index("</tr>", start)]
+
+
+def test_overview_says_what_failed_in_each_dags_latest_run(ui: dict[str, Any]) -> None:
+    """mlops_ui_shop's run failed (``explode`` raised) and warned: its row names the failed task
+    first, then the warning check and metric; a DAG whose run succeeded cleanly says "none"."""
+    run_id = ui["runs"]["shop"].run_id
+    (shop,) = [d for d in get(ui, "/mlops/api/overview").json()["dags"] if d["dag_id"] == "mlops_ui_shop"]
+    assert shop["latest"]["state"] == "failed"
+    problems = [(p["kind"], p["task_id"], p["status"]) for p in shop["problems"]]
+    assert problems[0] == ("task", "explode", "failed"), problems
+    assert ("check", "scores_high", "warning") in problems and ("metric", "evaluate", "warning") in problems
+    row = _overview_row(get(ui, "/mlops/").text, "mlops_ui_shop")
+    assert f"/runs/{q(run_id)}/tasks/explode?map_index=-1" in row and "<b>explode</b>" in row
+    assert '<span class="muted">none</span>' not in row
+    evolving = _overview_row(get(ui, "/mlops/").text, "mlops_ui_evolving")
+    assert "metric" in evolving and "quality" in evolving  # its latest run's metric warned
+
+
+def test_overview_of_a_run_failed_without_a_failed_task(ui: dict[str, Any]) -> None:
+    """A run that timed out (or was marked failed) has no failed task: the overview says the run
+    failed and how its tasks ended, never "none"."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import insert, select
+
+    from airflow_mlops_provider.ui import render, service
+
+    def utcnow() -> datetime:
+        return datetime.now(timezone.utc)
+
+    dag_id, run_id = "mlops_ui_timed_out", "manual__timed_out"
+    with create_session() as session:
+        session.execute(
+            insert(DagRun.__table__),
+            [{"dag_id": dag_id, "run_id": run_id, "run_type": "manual", "state": "failed"}
+             | {"run_after": utcnow(), "start_date": utcnow(), "clear_number": 0, "span_status": "ended"}],
+        )  # fmt: skip
+        run_pk = session.scalar(select(DagRun.id).where(DagRun.run_id == run_id))
+        session.execute(
+            insert(TaskInstance.__table__),
+            [
+                {"id": uuid.uuid4(), "dag_id": dag_id, "run_id": run_id, "task_id": task, "map_index": -1}
+                | {"pool": "default_pool", "state": state, "try_number": 1}
+                for task, state in (("train", "success"), ("publish", "skipped"))
+            ],
+        )
+        record = {"kind": "metric", "severity": "warning", "metrics": [{"name": "auc", "value": 0.9}]}
+        session.execute(
+            insert(XComModel.__table__),
+            [{"dag_run_id": run_pk, "dag_id": dag_id, "run_id": run_id, "task_id": "train", "map_index": -1}
+             | {"key": "mlops.metrics", "value": record, "timestamp": utcnow()}],
+        )  # fmt: skip
+    data = service.overview({dag_id})
+    (problem,) = data["dags"][0]["problems"]
+    assert (problem["kind"], problem["status"]) == ("run", "failed")
+    assert "none of its tasks did (1 skipped, 1 success)" in problem["message"]
+    row = _overview_row(render.render("overview.html", "/mlops", **data), dag_id)
+    assert "none of its tasks did" in row and '<span class="muted">none</span>' not in row
+
+
+def test_a_run_page_bounds_the_previews_it_reads(ui: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run page reads the previews of its first ``RUN_PREVIEWS`` values only (a 200-task run stays
+    small and fast); the other artifacts are listed, each linked to its task page, with no preview."""
+    from airflow_mlops_provider.ui import render, service
+
+    run_id = ui["runs"]["shop"].run_id
+    everything = service.run_page("mlops_ui_shop", run_id)["artifacts"]
+    monkeypatch.setattr(service, "RUN_PREVIEWS", 2)
+    data = service.run_page("mlops_ui_shop", run_id)
+    assert [(a["task_id"], a["key"]) for a in data["artifacts"]] == [
+        (a["task_id"], a["key"]) for a in everything
+    ]
+    shown = [a for a in data["artifacts"] if not a["preview_elsewhere"]]
+    listed = [a for a in data["artifacts"] if a["preview_elsewhere"]]
+    assert len(shown) == 2 and len(listed) == len(everything) - 2
+    assert all(a.get("preview") is None for a in listed if not a.get("inline"))
+    page = render.render("run.html", "/mlops", **data)
+    more = page[page.index('id="more-artifacts"') :]
+    for a in listed:
+        assert f"/runs/{q(run_id)}/tasks/{a['task_id']}?map_index=-1" in more
+    assert SCRIPT not in page
 
 
 def test_compare_two_runs_shows_structure_metrics_and_escapes(ui: dict[str, Any]) -> None:

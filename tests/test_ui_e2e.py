@@ -7,7 +7,8 @@ the way a person does (DAG run page, click the "ML" tab) and assert on what is s
 iframe: the graph of that run, the structure diff, a DataFrame preview and the metric charts.
 
 Screenshots go to ``$MLOPS_TEST_ARTIFACTS`` (default ``test-artifacts/ui``), and also to
-``docs/ui-tour/`` when ``MLOPS_UPDATE_TOUR=1``.
+``docs/ui-tour/`` with their captions when ``MLOPS_UPDATE_TOUR=1`` (``dev/ui_tour.py`` regenerates
+the tour that way).
 
 Needs ``pip install playwright`` (no ``playwright install``: the system Chromium is used).
 """
@@ -15,6 +16,7 @@ Needs ``pip install playwright`` (no ``playwright install``: the system Chromium
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -168,7 +170,9 @@ def page(server: dict[str, Any]) -> Iterator[Any]:
             browser.close()
 
 
-def screenshot(page: Any, name: str, **kwargs: Any) -> None:
+def screenshot(page: Any, name: str, caption: str, **kwargs: Any) -> None:
+    """Save ``<name>.png``; with ``MLOPS_UPDATE_TOUR=1`` also the docs copy in ``docs/ui-tour/`` and
+    its ``caption`` in ``$MLOPS_TOUR_CAPTIONS`` (JSON lines, read by ``dev/ui_tour.py``)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(target), type="png", **kwargs)
@@ -180,6 +184,9 @@ def screenshot(page: Any, name: str, **kwargs: Any) -> None:
             image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(
                 TOUR / target.name, optimize=True
             )
+        if captions := os.environ.get("MLOPS_TOUR_CAPTIONS"):
+            with open(captions, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"name": name, "caption": caption}) + "\n")
 
 
 def q(value: str) -> str:
@@ -196,7 +203,11 @@ def test_run_tab_shows_graph_diff_and_preview(server: dict[str, Any], page: Any)
     expect(tab).to_be_visible()
     # Airflow's own task-instance list of the run already has the task added in the second version.
     expect(page.get_by_role("link", name="add_ratio", exact=True).first).to_be_visible()
-    screenshot(page, "01-airflow-dag-run")
+    screenshot(
+        page,
+        "02-airflow-dag-run",
+        "Airflow's own page of a run, with the plugin's **ML** tab next to Task Instances, Code and Details.",
+    )
     tab.click()
     page.wait_for_url(re.compile(r"/plugin/mlops_run$"))
     frame = page.frame_locator("iframe")
@@ -211,7 +222,12 @@ def test_run_tab_shows_graph_diff_and_preview(server: dict[str, Any], page: Any)
         expect(node).to_have_attribute("data-state", re.compile("success"))
         expect(node.locator("text")).to_have_text(task_id)
     expect(graph.locator('path.edge[data-from="add_ratio"][data-to="evaluate"]')).to_have_count(1)
-    screenshot(page, "02-ml-tab-run-graph")
+    screenshot(
+        page,
+        "03-ml-tab-run-graph",
+        "The run's ML tab: the graph as it ran (from the run's structure snapshot), coloured "
+        "by state; edges pass between the boxes.",
+    )
 
     # The structure diff against the first run: the added task and the changed function body.
     diff = frame.locator("ul.diff")
@@ -225,7 +241,12 @@ def test_run_tab_shows_graph_diff_and_preview(server: dict[str, Any], page: Any)
     expect(code_diff).to_contain_text('+    return {"accuracy": 0.94, "loss": 0.17}')
     expect(frame.locator("h3", has_text="Structure diff")).to_contain_text(server["first"].run_id)
     diff.scroll_into_view_if_needed()
-    screenshot(page, "03-ml-tab-structure-diff")
+    screenshot(
+        page,
+        "04-ml-tab-structure-diff",
+        "The structure diff against the previous run: the added task, the changed `evaluate` "
+        "with its code diff, added and removed edges.",
+    )
 
     # The DataFrame preview of load_flowers: a table with the column names and the first rows.
     artifact = frame.locator("div.artifact").filter(has=frame.locator("h4", has_text="load_flowers"))
@@ -237,8 +258,19 @@ def test_run_tab_shows_graph_diff_and_preview(server: dict[str, Any], page: Any)
     expect(table.locator("tr").nth(1)).to_contain_text("5.1")
     expect(table.locator("tr").nth(1)).to_contain_text("setosa")
     expect(table.locator("tr").nth(3)).to_contain_text("virginica")
+    # Its statistics: a histogram for each numeric column (this run's frame has stem_cm too), top
+    # values for the text one.
+    artifact.locator("summary", has_text="Schema and statistics").click()
+    expect(artifact.locator("svg.hist")).to_have_count(3)
+    expect(artifact.locator("svg.hist path").first).to_have_attribute("d", re.compile(r"^M0,24v-"))
+    expect(artifact.locator("details tr").filter(has_text="species")).to_contain_text("setosa (2)")
     artifact.scroll_into_view_if_needed()
-    screenshot(page, "04-ml-tab-dataframe-preview")
+    screenshot(
+        page,
+        "05-ml-tab-dataframe-preview",
+        "A DataFrame preview: row and column counts, the schema with per-column statistics, "
+        "histograms of the numeric columns and top values of the others, the first rows.",
+    )
 
 
 def test_dag_tab_shows_one_metric_chart_per_metric(server: dict[str, Any], page: Any) -> None:
@@ -260,7 +292,12 @@ def test_dag_tab_shows_one_metric_chart_per_metric(server: dict[str, Any], page:
         # uPlot's legend: the metric's value line over the two runs.
         expect(chart.locator(".u-legend .u-series").filter(has_text=name)).to_have_count(1)
     expect(frame.locator("text=◆ structure changed")).to_have_count(1)
-    screenshot(page, "05-ml-tab-dag-metric-charts")
+    screenshot(
+        page,
+        "06-ml-tab-dag-two-runs",
+        "The DAG's ML tab after two runs: one chart per metric on an axis of runs, the runs "
+        "table with a structure-change marker.",
+    )
 
 
 def test_two_runs_compared_show_the_added_column_and_the_row_delta(server: dict[str, Any], page: Any) -> None:
@@ -280,7 +317,12 @@ def test_two_runs_compared_show_the_added_column_and_the_row_delta(server: dict[
     expect(table).to_contain_text("+ column stem_cm (float64)")
     deltas = frame.locator("#metric-deltas")
     expect(deltas.locator("tr").filter(has_text="accuracy")).to_contain_text("+0.03")
-    screenshot(page, "07-ml-compare-runs")
+    screenshot(
+        page,
+        "11-ml-compare-runs",
+        "Two runs compared: structure and code diff, metric deltas, and per table artifact the "
+        "row-count change, added columns and column statistic changes.",
+    )
 
 
 def test_the_ml_view_follows_airflows_dark_mode(server: dict[str, Any], page: Any) -> None:
@@ -300,7 +342,11 @@ def test_the_ml_view_follows_airflows_dark_mode(server: dict[str, Any], page: An
         expect(frame.locator("html")).to_have_attribute("data-theme", "dark")
         expect(frame.locator("body")).to_have_css("background-color", "rgb(26, 32, 44)")
         expect(frame.locator("#metric-charts .chart canvas").first).to_be_visible()
-        screenshot(page, "06-ml-tab-dark-mode")
+        screenshot(
+            page,
+            "12-ml-tab-dark-mode",
+            "Airflow's dark mode: the ML tab follows the colour mode Airflow keeps in the browser.",
+        )
         frame = open_dag_tab("light")
         expect(frame.locator("body")).to_have_css("background-color", "rgb(255, 255, 255)")
     finally:

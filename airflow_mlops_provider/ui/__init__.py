@@ -2,8 +2,8 @@
 
 One implementation (:mod:`.service` builds the data, :mod:`.render` renders the Jinja2 templates)
 with two front ends: a FastAPI app for Airflow 3's API server (:mod:`.app`, the primary one, shown
-as a nav entry and as tabs through ``external_views``) and a Flask-AppBuilder view for deployments
-running the FAB provider (:mod:`.fab_view`).
+under Plugins in Airflow's menu and as tabs through ``external_views``) and a Flask-AppBuilder view
+for deployments running the FAB provider (:mod:`.fab_view`).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from airflow_mlops_provider import catalog
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.catalog import task_logs
-from airflow_mlops_provider.catalog.artifacts import artifact_entries
+from airflow_mlops_provider.catalog.artifacts import RESERVED_KEY_PREFIX, artifact_entries
 from airflow_mlops_provider.exceptions import ArtifactError
 from airflow_mlops_provider.records import (
     CHECK_KEY,
@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 5_000
 #: Rows of failing samples shown per check.
 MAX_SAMPLES = 20
+#: A run page shows the previews of its first 50 XCom values, each table with its first 10 rows;
+#: the task pages show the rest (every stored row, up to 50). A 200-task run page thus stays well
+#: under 1 MB and 300 ms, whatever the number of tasks.
+RUN_PREVIEWS, RUN_PREVIEW_ROWS = 50, 10
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 #: Fill colours of the run graph's nodes, by state.
@@ -207,10 +211,20 @@ def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
     return view
 
 
-def artifacts_of(rows: list[XComEntry], *, manifest: bool = False) -> list[dict[str, Any]]:
+def artifacts_of(
+    rows: list[XComEntry], *, manifest: bool = False, previews: int | None = None
+) -> list[dict[str, Any]]:
     """Artifacts and inline values of XCom rows for the templates (ML records have their own
-    sections); an unreachable store shows on each artifact instead of failing the page."""
-    entries = artifact_entries(rows, ArtifactManager.configured(), previews=True, raise_store_errors=False)
+    sections); an unreachable store shows on each artifact instead of failing the page.
+
+    ``previews`` bounds the XCom values whose previews are read; the artifacts of later values are
+    listed (``preview_elsewhere``: their previews are on their task pages) without reading one.
+    """
+    manager = ArtifactManager.configured()
+    values = [r for r in rows if not r.key.startswith(RESERVED_KEY_PREFIX)]
+    cut = len(values) if previews is None else previews
+    shown = artifact_entries(values[:cut], manager, previews=True, raise_store_errors=False)
+    listed = artifact_entries(values[cut:], manager, previews=False, raise_store_errors=False)
     return [
         {
             "task_id": e.xcom.task_id,
@@ -218,8 +232,10 @@ def artifacts_of(rows: list[XComEntry], *, manifest: bool = False) -> list[dict[
             "key": e.xcom.key,
             "path": e.path,
             "status": e.status,
+            "preview_elsewhere": elsewhere,
             **(_inline_view(e) if e.inline else _stored_view(e, manifest)),
         }
+        for entries, elsewhere in ((shown, False), (listed, True))
         for e in entries
     ]
 
@@ -312,22 +328,8 @@ def overview(dag_ids: set[str] | None, logs: Callable[[str], bool] = lambda dag_
     latest = catalog.runs.latest_runs(ids)
     problems = catalog.records.problem_records(ids, {d: r["run_id"] for d, r in latest.items()})
     for dag_id, run in latest.items():
-        if run["state"] != "failed":
-            continue
-        tis = catalog.records.task_instances(dag_id, run["run_id"])
-        rows = catalog.records.xcoms(dag_id, run["run_id"], key=TASK_KEY)
-        for failed in failed_tasks(dag_id, run["run_id"], tis, rows, logs=logs(dag_id))[:MAX_EXITS_PER_RUN]:
-            problems.append(
-                {
-                    "dag_id": dag_id,
-                    "run_id": run["run_id"],
-                    "task_id": failed["task_id"],
-                    "map_index": failed["map_index"],
-                    "kind": "task",
-                    "status": "failed",
-                    "message": failed["text"] or f"task {failed['state'].replace('_', ' ')}",
-                }
-            )
+        if run["state"] == "failed":
+            problems += _run_failures(dag_id, run["run_id"], logs=logs(dag_id))
     problems.sort(key=lambda p: (p["dag_id"], p["kind"] != "task", p["task_id"], p["map_index"]))
     by_dag: dict[str, list[dict[str, Any]]] = {}
     for p in problems:
@@ -336,6 +338,30 @@ def overview(dag_ids: set[str] | None, logs: Callable[[str], bool] = lambda dag_
         "dags": [{"dag_id": d, "latest": latest.get(d), "problems": by_dag.get(d, [])} for d in ids],
         "problems": problems,
     }
+
+
+def _run_failures(dag_id: str, run_id: str, *, logs: bool) -> list[dict[str, Any]]:
+    """Why a failed run failed, for the overview: its failed tasks (with why they ended when the
+    user may read ``logs``) or, when no task failed (a run timed out or marked failed), the run
+    itself with its task states, so a failed DAG never shows "none"."""
+    tis = catalog.records.task_instances(dag_id, run_id)
+    rows = catalog.records.xcoms(dag_id, run_id, key=TASK_KEY)
+    where = {"dag_id": dag_id, "run_id": run_id, "status": "failed"}
+    found = [
+        where
+        | {"task_id": f["task_id"], "map_index": f["map_index"], "kind": "task"}
+        | {"message": f["text"] or f"task {f['state'].replace('_', ' ')}"}
+        for f in failed_tasks(dag_id, run_id, tis, rows, logs=logs)[:MAX_EXITS_PER_RUN]
+    ]
+    if found:
+        return found
+    counts: dict[str, int] = {}
+    for ti in tis:
+        state = (ti["state"] or "no state").replace("_", " ")
+        counts[state] = counts.get(state, 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no task instances"
+    message = f"the run failed but none of its tasks did ({states}): it timed out or was marked failed"
+    return [where | {"task_id": "", "map_index": -1, "kind": "run", "message": message}]
 
 
 def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, Any]:
@@ -537,10 +563,11 @@ def run_page(dag_id: str, run_id: str, *, logs: bool = False) -> dict[str, Any]:
         "snapshot_id": snapshot.id if snapshot is not None else None,
         "snapshot_error": snapshot_error,
         "diff": diff,
-        "artifacts": artifacts_of(rows),
+        "artifacts": artifacts_of(rows, previews=RUN_PREVIEWS),
         **records,
         "task_instances": tis,
         "colours": {k: v for k, v in STATE_COLOURS.items() if k},
+        "preview_rows": RUN_PREVIEW_ROWS,
     }
 
 

@@ -1,6 +1,7 @@
 /* Charts and theme of the ML view, drawn with uPlot (vendored: uPlot.iife.min.js, MIT, see uPlot.LICENSE).
  * Data arrives in <script type="application/json"> elements rendered by the server; nothing is
- * fetched from outside the Airflow API server, and labels are set with textContent (never HTML). */
+ * fetched from outside the Airflow API server, and labels are set with textContent (never HTML).
+ * Each chart's element keeps its uPlot instance as `.uplot` (the browser tests read its scales). */
 (function () {
   "use strict";
 
@@ -53,7 +54,7 @@
       var hasUpper = s.upper.some(function (v) { return v !== null; });
       var stepped = uPlot.paths.stepped({ align: 1 });  /* a bound holds from the run that set it */
       var ax = axes(), main = colour("--accent"), bound = colour("--fg-muted");
-      new uPlot({
+      el.uplot = new uPlot({
         width: width(container), height: 220,
         scales: { x: { time: false, range: function () { return [0.5, Math.max(runs.length, 1) + 0.5]; } } },
         axes: [
@@ -81,7 +82,8 @@
       var run = t.run_ids[Math.round(x) - 1];
       return run ? "#" + Math.round(x) + " " + run : "";
     }
-    new uPlot({
+    var el = box(container, "duration and peak memory");
+    el.uplot = new uPlot({
       width: width(container), height: 220,
       scales: { x: { time: false, range: function () { return [0.5, Math.max(t.x.length, 1) + 0.5]; } } },
       series: [{ label: "run", value: function (u, x) { return x == null ? "" : runLabel(x); } },
@@ -91,7 +93,7 @@
         return ticks.map(function (v) { return Number.isInteger(v) ? "#" + v : ""; });
       } }, ax), Object.assign({ scale: "s", label: "s" }, ax),
         Object.assign({}, ax, { scale: "mb", side: 1, label: "MiB", grid: { show: false } })]
-    }, [t.x, t.duration, t.memory], box(container, "duration and peak memory"));
+    }, [t.x, t.duration, t.memory], el);
   }
   window.mlops = { metricCharts: metricCharts, trendChart: trendChart, theme: theme };
 })();
