@@ -139,7 +139,9 @@ def test_a_rerun_with_nothing_changed_reuses_every_output(store: str, calls: Pat
     assert new.details["copied_from"] == old.uri
 
 
-def test_each_change_misses_exactly_where_it_should(calls: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_change_misses_exactly_where_it_should(
+    store: str, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run(calls)
     # Upstream data changed: features and train miss (train's input changed), score hits.
     monkeypatch.setenv("MLOPS_CACHE_ROWS", "5")
@@ -190,7 +192,9 @@ def test_a_deleted_or_corrupted_cached_object_is_a_miss(store: str, calls: Path)
     pd.testing.assert_frame_equal(manager.load(third.row("features")), expected)
 
 
-def test_purging_and_gc_of_the_computing_run_never_break_the_run_that_reused_it(calls: Path) -> None:
+def test_purging_and_gc_of_the_computing_run_never_break_the_run_that_reused_it(
+    store: str, calls: Path
+) -> None:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 

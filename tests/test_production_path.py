@@ -308,20 +308,34 @@ def test_structure_diff_names_a_changed_constant(cluster, history, tmp_path) -> 
     assert "FEATURES" in html
 
 
-def test_cached_task_hits_on_rest_and_cli_triggers_and_misses_when_told(cluster, history) -> None:
+CACHE_DAG = "mlops_prod_cache"
+
+
+@pytest.fixture(scope="module")
+def cache_runs(cluster: AirflowCluster) -> dict[str, str]:
+    """Four runs of a DAG with a cached task: two REST triggers, then ``airflow dags trigger`` with
+    ``{"cache": false}`` and without."""
+    cluster.add_dag_file(DAGS / f"{CACHE_DAG}.py", wait_for=[CACHE_DAG])
+    cluster.unpause(CACHE_DAG)
+    runs = {}
+    for role, trigger, conf in (
+        ("first", cluster.trigger_rest, None),
+        ("second", cluster.trigger_rest, None),
+        ("forced", cluster.trigger_cli, {"cache": False}),
+        ("again", cluster.trigger_cli, None),
+    ):
+        runs[role] = trigger(CACHE_DAG, conf)
+        assert cluster.wait_for_run(CACHE_DAG, runs[role]) == "success"
+    return runs
+
+
+def test_cached_task_hits_on_rest_and_cli_triggers_and_misses_when_told(
+    cluster: AirflowCluster, cache_runs: dict[str, str]
+) -> None:
     """Runs made by the scheduler and workers: the second reuses the first's outputs, with its log
     saying so; ``airflow dags trigger`` with ``{"cache": false}`` runs the function again."""
-    dag_id = "mlops_prod_cache"
-    cluster.add_dag_file(DAGS / f"{dag_id}.py", wait_for=[dag_id])
-    cluster.unpause(dag_id)
-    first = cluster.trigger_rest(dag_id)
-    assert cluster.wait_for_run(dag_id, first) == "success"
-    second = cluster.trigger_rest(dag_id)
-    assert cluster.wait_for_run(dag_id, second) == "success"
-    forced = cluster.trigger_cli(dag_id, {"cache": False})
-    assert cluster.wait_for_run(dag_id, forced) == "success"
-    again = cluster.trigger_cli(dag_id)
-    assert cluster.wait_for_run(dag_id, again) == "success"
+    dag_id = CACHE_DAG
+    first, second, forced, again = (cache_runs[r] for r in ("first", "second", "forced", "again"))
 
     assert "Cache miss: key" in cluster.task_log(dag_id, first, "features")
     log = cluster.task_log(dag_id, second, "features")
@@ -343,3 +357,21 @@ def test_cached_task_hits_on_rest_and_cli_triggers_and_misses_when_told(cluster,
         for run in (first, second)
     }
     assert rows[first]["sha256"] == rows[second]["sha256"] and rows[first]["uri"] != rows[second]["uri"]
+    html = cluster.http("GET", f"/mlops/dags/{dag_id}/runs/{q(second)}/tasks/features").text
+    assert "cache hit</b>: outputs of" in html and f"{first}/features</a>" in html
+
+
+def test_ui_task_page_says_where_cached_outputs_came_from(page: Any, cache_runs: dict[str, str]) -> None:
+    """From Airflow's run page: the task, its ML tab, the line saying the function did not run."""
+    from playwright.sync_api import expect
+
+    with screenshot_on_failure(page, "prod-cache-hit"):
+        open_run(page, CACHE_DAG, cache_runs["second"])
+        task_link = page.get_by_role("link", name="features", exact=True)
+        task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
+        expect(page.get_by_role("heading", name="features")).to_be_visible()
+        frame = open_ml_tab(page, "mlops_task")
+        line = frame.locator("#task-cache")
+        expect(line).to_contain_text("cache hit: outputs of")
+        expect(line).to_contain_text(f"{cache_runs['first']}/features")
+        expect(line).to_contain_text("the function did not run")
