@@ -97,6 +97,49 @@ class Cache:
         raise TypeError(f"cache= takes True, False or ml.Cache(...), not {type(value).__name__}.")
 
 
+class DeferredInput:
+    """An artifact input of a cached task, not loaded yet: a hit never reads it, a miss loads it
+    (verified, as any input) before the function runs. Its key part is its content hashes.
+
+    :param row: the XCom row (one or more artifact references, possibly inside JSON).
+    :param manager: the artifact manager that reads it.
+    """
+
+    def __init__(self, row: Any, manager: ArtifactManager) -> None:
+        self.row = row
+        self.manager = manager
+        for _, ref_row in codec.iter_references(row):
+            lineage.record_read(Reference.from_row(ref_row))
+
+    def __repr__(self) -> str:
+        uris = [r.get("uri") for _, r in codec.iter_references(self.row)]
+        return f"DeferredInput({', '.join(map(str, uris))})"
+
+    def load(self) -> Any:
+        return self.manager.load(self.row)
+
+    def content(self) -> Any:
+        """The row with every reference replaced by what identifies its content."""
+
+        def walk(data: Any) -> Any:
+            if isinstance(data, list):
+                return [walk(item) for item in data]
+            if not isinstance(data, dict):
+                return data
+            if data.get(codec.TAG) == "artifact":
+                return _reference_content(Reference.from_row(data))
+            return {key: walk(item) for key, item in data.items()}
+
+        return walk(self.row)
+
+
+def load_deferred(values: Any) -> Any:
+    """``op_args`` or ``op_kwargs`` with each :class:`DeferredInput` loaded."""
+    if isinstance(values, dict):
+        return {k: v.load() if isinstance(v, DeferredInput) else v for k, v in values.items()}
+    return [v.load() if isinstance(v, DeferredInput) else v for v in values]
+
+
 # -- keys -----------------------------------------------------------------------------------------
 
 
@@ -109,6 +152,8 @@ def _digest(value: Any, where: str) -> Any:
     """A canonical JSON form of an input: artifacts by content hash, other values as JSON."""
     if (reference := lineage.loaded_from(value)) is not None:
         return _reference_content(reference)
+    if isinstance(value, DeferredInput):  # a plain reference keys as the loaded value would
+        return value.content()
     if isinstance(value, ArtifactRef):
         if value.reference is not None:
             return _reference_content(value.reference)

@@ -82,7 +82,7 @@ WORK = {
     'w = np.linalg.lstsq(x, df["rank"].to_numpy(), rcond=None)[0]\n        return {"weights": w.tolist()}',
     "work_evaluate": 'return float(sum(abs(w) for w in model["weights"]))  # v1',
 }
-NOTHING = {name: "return 0" for name in WORK}
+NOTHING = {name: "return {}" for name in WORK}  # {}: train is -> dict (multiple_outputs)
 
 
 def _setup_home(home: Path) -> None:

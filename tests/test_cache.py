@@ -111,13 +111,27 @@ def references(row: Any) -> list[Reference]:
     return [Reference.from_row(r) for _, r in codec.iter_references(row)]
 
 
-def test_a_rerun_with_nothing_changed_reuses_every_output(store: str, calls: Path) -> None:
+def test_a_rerun_with_nothing_changed_reuses_every_output(
+    store: str, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, ran = run(calls)
     assert sorted(ran) == ["features", "score[1]", "score[2]", "score[3]", "train"]
     assert cache_info(first, "features")["hit"] is None
 
+    loaded: list[str] = []
+    read = ArtifactManager.load_reference
+
+    def load_reference(self: ArtifactManager, reference: Reference) -> Any:
+        loaded.append(reference.producer.task_id)
+        return read(self, reference)
+
+    monkeypatch.setattr(ArtifactManager, "load_reference", load_reference)
     second, ran = run(calls)
     assert ran == [], "a cached function ran although nothing changed"
+    # A hit never loads its inputs (the key needs their hashes only), yet records them as read.
+    assert not {"load", "features"} & set(loaded), loaded
+    (read_by_features,) = second.row("features", TASK_KEY)["inputs"]
+    assert read_by_features["producer"]["task_id"] == "load"
     hit = cache_info(second, "features")
     assert hit["key"] == cache_info(first, "features")["key"]
     assert (hit["hit"]["run_id"], hit["hit"]["task_id"]) == (first.run_id, "features")

@@ -274,7 +274,13 @@ class MLDecoratedOperator(python_decorated_operator()):
         try:
             with memory:
                 hit = self._cache_lookup(context, code_hash, cached) if self.cache is not None else None
-                result = caching.reuse(self._manager(), hit) if hit is not None else super().execute(context)
+                if hit is not None:
+                    result = caching.reuse(self._manager(), hit)
+                else:
+                    if self.cache is not None:  # inputs the key did not need loaded, now they are
+                        self.op_args = caching.load_deferred(self.op_args)
+                        self.op_kwargs = caching.load_deferred(self.op_kwargs)
+                    result = super().execute(context)
         except BaseException as err:
             caching.forget_pending()
             status = "skipped" if isinstance(err, AirflowSkipException) else "failed"

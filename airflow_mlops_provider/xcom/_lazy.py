@@ -19,6 +19,8 @@ from airflow_mlops_provider.artifacts.refs import ArtifactRef, Columns
 from airflow_mlops_provider.exceptions import ArtifactError
 
 LAZY = object()
+#: A cached task's plain input: handed over unloaded, loaded only if the cache misses.
+DEFERRED = object()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,20 @@ def annotations_of(func: Any) -> dict[str, Any]:
     return resolved
 
 
+def _deferrable(task: Any, name: str, xcom_arg: Any) -> bool:
+    """Whether a cached task can get this input unloaded: bound directly (not by ``expand()``),
+    from an unmapped upstream (a mapped one arrives as Airflow's lazy sequence)."""
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    if getattr(task, "cache", None) is None or not isinstance(xcom_arg, PlainXComArg):
+        return False
+    if getattr(xcom_arg.operator, "is_mapped", False):
+        return False
+    return name in (getattr(task, "op_kwargs", None) or {}) or any(
+        value is xcom_arg for value in getattr(task, "op_args", None) or ()
+    )
+
+
 def _bound_xcom_args(task: Any) -> list[tuple[str, Any]]:
     """(parameter name, XComArg) pairs of a TaskFlow task, mapped or not."""
     from airflow.sdk.definitions.xcom_arg import XComArg
@@ -122,11 +138,13 @@ def requested_form(row: Any) -> Any:
     except Exception:
         return None
     forms = set()
+    deferrable = True
     for name, xcom_arg in args:
         for operator, key in xcom_arg.iter_references():
             if operator.task_id == producer.get("task_id") and key == producer.get("key"):
                 form = form_of(hints.get(name))
                 forms.add(form if not isinstance(form, ColumnsRequest) else tuple(form.names))
+                deferrable = deferrable and _deferrable(task, name, xcom_arg)
     if len(forms) > 1 and (None in forms):
         raise ArtifactError(
             f"Task {task.task_id!r} receives XCom {producer.get('key')!r} of task "
@@ -135,6 +153,8 @@ def requested_form(row: Any) -> Any:
         )
     if not forms:
         return None
+    if forms == {None} and deferrable:
+        return DEFERRED
     form = next(iter(forms))
     if form is LAZY:
         return LAZY

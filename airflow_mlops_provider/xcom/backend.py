@@ -14,6 +14,7 @@ from airflow.sdk.bases.xcom import BaseXCom
 from airflow_mlops_provider.artifacts import lineage
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
+from airflow_mlops_provider.caching import DeferredInput
 from airflow_mlops_provider.xcom import _lazy
 
 
@@ -61,6 +62,8 @@ class ArtifactXComBackend(BaseXCom):
         request = _lazy.requested_form(row)
         if request is _lazy.LAZY:
             return manager.load_lazy(row)
+        if request is _lazy.DEFERRED:
+            return DeferredInput(row, manager)
         if isinstance(request, _lazy.ColumnsRequest):
             return manager.load_lazy(row).load(columns=request.names)
         return manager.load(row)
