@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Scope = Literal["dag", "global"]
 
 KEY_FORMAT = 1
+_HASH_CHUNK = 8 << 20
 #: The run param (or DAG run conf key) that, set to ``false``, makes every cached task miss.
 RUN_PARAM = "cache"
 #: Context entries that are live objects: a function taking one cannot be keyed.
@@ -280,9 +281,11 @@ def _problem(manager: ArtifactManager, row: Any) -> str | None:
     for _, ref_row in codec.iter_references(row):
         try:
             reference = Reference.from_row(ref_row)
+            digest = hashlib.sha256()
             with manager.open_raw(reference) as data:
-                digest = hashlib.file_digest(data, "sha256").hexdigest()
-            if digest != reference.sha256:
+                while chunk := data.read(_HASH_CHUNK):
+                    digest.update(chunk)
+            if digest.hexdigest() != reference.sha256:
                 return f"{reference.uri} no longer matches its sha256"
             for suffix, expected in (reference.details.get("sidecars") or {}).items():
                 sidecar = manager.store.get_bytes(reference.sibling(suffix))
