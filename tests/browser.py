@@ -98,6 +98,18 @@ def open_run(page: Any, dag_id: str, run_id: str) -> None:
     expect(page.get_by_role("heading", name=run_id)).to_be_visible()
 
 
+def open_task(page: Any, dag_id: str, run_id: str, task_id: str, *, mapped: bool = False) -> None:
+    """:func:`open_run`, then the task in the run's task-instance list (the grid's links); for an
+    unmapped task, wait for its page's heading (a mapped one shows its instances instead)."""
+    from playwright.sync_api import expect
+
+    open_run(page, dag_id, run_id)
+    task_link = page.get_by_role("link", name=task_id, exact=True)
+    task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
+    if not mapped:
+        expect(page.get_by_role("heading", name=task_id)).to_be_visible()
+
+
 def click_link(page: Any, name: str, href_suffix: str | None = None) -> None:
     """Click the visible link named ``name`` (exactly); ``href_suffix`` tells apart links of the
     same name (e.g. the "ML" tab of a run, ``/plugin/mlops_run``, from the "ML" nav entry)."""

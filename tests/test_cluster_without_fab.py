@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import chromium_page, login, open_ml_tab, open_run, require_browser, screenshot_on_failure
+from browser import (
+    chromium_page,
+    login,
+    open_ml_tab,
+    open_run,
+    open_task,
+    require_browser,
+    screenshot_on_failure,
+)
 from cluster import PASSWORD, USER, AirflowCluster, cluster_fixture, hidden_packages_dir
 
 if TYPE_CHECKING:
@@ -194,11 +202,7 @@ def test_task_ml_tab_shows_the_artifact_and_the_code(page: Any, run_id: str) -> 
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "nofab-task-ml-tab"):
-        open_run(page, DAG_ID, run_id)
-        # The run's task-instance list (the same links as the grid): click the task.
-        task_link = page.get_by_role("link", name="load_orchard", exact=True)
-        task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
-        expect(page.get_by_role("heading", name="load_orchard")).to_be_visible()
+        open_task(page, DAG_ID, run_id, "load_orchard")
         frame = open_ml_tab(page, "mlops_task")
         expect(frame.locator("body")).not_to_contain_text('"detail"')
         expect(frame.get_by_role("heading", name="load_orchard", exact=False).first).to_be_visible()

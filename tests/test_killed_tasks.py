@@ -22,7 +22,14 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import chromium_page, login, open_ml_tab, open_run, require_browser, screenshot_on_failure
+from browser import (
+    chromium_page,
+    login,
+    open_ml_tab,
+    open_task,
+    require_browser,
+    screenshot_on_failure,
+)
 from cluster import PASSWORD, USER, AirflowCluster, require_postgres
 from conftest import TESTS_DIR
 
@@ -420,9 +427,7 @@ def test_the_ml_view_says_why_the_task_died(killing_cluster) -> None:
 
     with chromium_page(cluster.url) as browser_page, screenshot_on_failure(browser_page, "killed-task"):
         login(browser_page, cluster.url, USER, PASSWORD)
-        open_run(browser_page, DAG_ID, run_id)
-        hog = browser_page.get_by_role("link", name="hog", exact=True)
-        hog.and_(browser_page.locator('a[href*="/runs/"]')).first.click()
+        open_task(browser_page, DAG_ID, run_id, "hog")
         frame = open_ml_tab(browser_page, "mlops_task")
         expect(frame.locator("#task-exit")).to_contain_text(said)
         critical_line = frame.locator("#log-excerpt tr.level-critical").last

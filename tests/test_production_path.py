@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import chromium_page, login, open_ml_tab, open_run, require_browser, screenshot_on_failure
+from browser import (
+    chromium_page,
+    login,
+    open_ml_tab,
+    open_run,
+    open_task,
+    require_browser,
+    screenshot_on_failure,
+)
 from cluster import PASSWORD, USER, AirflowCluster, cluster_fixture
 
 if TYPE_CHECKING:
@@ -255,10 +263,7 @@ def test_ui_task_tabs_of_unmapped_and_mapped_tasks(page: Any, history: dict[str,
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "prod-unmapped-task"):
-        open_run(page, DAG_ID, history["cli"])
-        task_link = page.get_by_role("link", name="extract", exact=True)
-        task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
-        expect(page.get_by_role("heading", name="extract")).to_be_visible()
+        open_task(page, DAG_ID, history["cli"], "extract")
         frame = open_ml_tab(page, "mlops_task")
         expect(frame.locator("body")).not_to_contain_text('"detail"')
         artifact = frame.locator("div.artifact").filter(
@@ -269,9 +274,7 @@ def test_ui_task_tabs_of_unmapped_and_mapped_tasks(page: Any, history: dict[str,
         expect(frame.locator("pre.code")).to_contain_text("def extract() -> pd.DataFrame:")
 
     with screenshot_on_failure(page, "prod-mapped-task"):
-        open_run(page, DAG_ID, history["cli"])
-        task_link = page.get_by_role("link", name="shard", exact=True)
-        task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
+        open_task(page, DAG_ID, history["cli"], "shard", mapped=True)
         mapped_one = page.get_by_role("link", name="1", exact=True).and_(page.locator('a[href$="/mapped/1"]'))
         expect(mapped_one.first).to_be_visible()
         # The instance list re-renders while it loads: a click can land and still be retried.
@@ -366,10 +369,7 @@ def test_ui_task_page_says_where_cached_outputs_came_from(page: Any, cache_runs:
     from playwright.sync_api import expect
 
     with screenshot_on_failure(page, "prod-cache-hit"):
-        open_run(page, CACHE_DAG, cache_runs["second"])
-        task_link = page.get_by_role("link", name="features", exact=True)
-        task_link.and_(page.locator('a[href*="/runs/"]')).first.click()
-        expect(page.get_by_role("heading", name="features")).to_be_visible()
+        open_task(page, CACHE_DAG, cache_runs["second"], "features")
         frame = open_ml_tab(page, "mlops_task")
         line = frame.locator("#task-cache")
         expect(line).to_contain_text("cache hit: outputs of")

@@ -88,7 +88,9 @@ def _deferrable(task: Any, name: str, xcom_arg: Any) -> bool:
 
     if getattr(task, "cache", None) is None or not isinstance(xcom_arg, PlainXComArg):
         return False
-    if getattr(xcom_arg.operator, "is_mapped", False):
+    upstream = xcom_arg.operator
+    in_mapped_group = getattr(upstream, "get_closest_mapped_task_group", None)
+    if getattr(upstream, "is_mapped", True) or (in_mapped_group is not None and in_mapped_group()):
         return False
     return name in (getattr(task, "op_kwargs", None) or {}) or any(
         value is xcom_arg for value in getattr(task, "op_args", None) or ()
