@@ -111,6 +111,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         conn.close()
 
 
+def airflow(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``airflow ...`` in a fresh process with this test's environment (or ``env``)."""
+    return subprocess.run(
+        [str(BIN / "airflow"), *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=timeout,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,15 +8,13 @@ Each cached function appends its name to a calls file, so "the function ran" is 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from airflow_runner import RunResult, load_dags, run_dag
-from conftest import BIN, DAGS_DIR
+from conftest import DAGS_DIR, airflow
 
 from airflow_mlops_provider.artifacts import layout
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -252,27 +250,14 @@ def test_deduplicated_hits_link_the_same_shared_object(
 
 def test_cache_clear_forgets_one_task_or_the_whole_dag(store: str, calls: Path) -> None:
     run(calls)
-    env = {**os.environ}
-    clear = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "cache", "clear", DAG_ID, "features", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    clear = airflow("mlops", "cache", "clear", DAG_ID, "features", "--output", "json")
     assert clear.returncode == 0, clear.stderr[-3000:]
     report = json.loads(clear.stdout)
     assert len(report["deleted"]) == 1 and "task_id=features/" in report["deleted"][0]
     _, ran = run(calls)
     assert ran == ["features"]  # its output is byte-identical, so train still hits
 
-    clear = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "cache", "clear", DAG_ID],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    clear = airflow("mlops", "cache", "clear", DAG_ID)
     assert clear.returncode == 0, clear.stderr[-3000:]
     assert "Cleared 5 cache entries of DAG 'mlops_cache_pipeline'" in clear.stdout
     _, ran = run(calls)

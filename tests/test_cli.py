@@ -9,37 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
-import subprocess
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from airflow_runner import run_dag
-from conftest import BIN, requires_provider_cli, set_unreachable_s3_connection
+from conftest import airflow, requires_provider_cli, set_unreachable_s3_connection
 
 from airflow_mlops_provider import ArtifactNotFoundError
 from airflow_mlops_provider.notebook import load_artifact
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 DAG = "mlops_cli_pipeline"
 
 pytestmark = requires_provider_cli
-
-
-def airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``airflow ...`` in a fresh process with this test's environment."""
-    return subprocess.run(
-        [str(BIN / "airflow"), *args],
-        capture_output=True,
-        text=True,
-        env=env or os.environ.copy(),
-        timeout=300,
-    )
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import textwrap
+from typing import TYPE_CHECKING
 
 import pytest
 from airflow_runner import run_before_and_after_change
-from conftest import BIN, DAGS_DIR, requires_provider_cli
+from conftest import DAGS_DIR, airflow, requires_provider_cli
+
+if TYPE_CHECKING:
+    import subprocess
 
 pytestmark = [pytest.mark.slow, requires_provider_cli]
 
@@ -65,13 +67,7 @@ VERSION_2 = (
 
 
 def mlops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "airflow"), "mlops", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
+    return airflow("mlops", *args, timeout=120)
 
 
 def test_diff_between_two_runs_of_a_changed_dag() -> None:

@@ -7,14 +7,12 @@ and must leave the metadata DB and the store as it found them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from airflow_runner import run_dag
-from conftest import BIN, DAGS_DIR, requires_provider_cli
+from conftest import DAGS_DIR, airflow, requires_provider_cli
 
 from airflow_mlops_provider import ml
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -24,6 +22,7 @@ from airflow_mlops_provider.local.inputs import ReplayInputError
 from airflow_mlops_provider.local.replay import ReplayError
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
 
 PIPELINE = "mlops_replay_pipeline"
@@ -216,25 +215,19 @@ def test_an_input_whose_artifact_was_deleted_is_named(pipeline_runs: tuple[str, 
 def test_cli_prints_the_result_or_the_traceback(pipeline_runs: tuple[str, str]) -> None:
     ok_run, failed_run = pipeline_runs
 
-    def airflow(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "airflow"), "mlops", *args],
-            capture_output=True,
-            text=True,
-            env=os.environ.copy(),
-            timeout=300,
-        )
+    def mlops(*args: str) -> subprocess.CompletedProcess[str]:
+        return airflow("mlops", *args)
 
-    failed = airflow("replay", PIPELINE, "features", "--run", failed_run)
+    failed = mlops("replay", PIPELINE, "features", "--run", failed_run)
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert "Traceback" in failed.stderr and f"ValueError: {FAILURE}" in failed.stderr
     assert f"Replay of {PIPELINE}/features of run {failed_run} (current code) raised" in failed.stderr
 
-    ok = airflow("replay", PIPELINE, "scaled", "--run", ok_run, "--map-index", "5")
+    ok = mlops("replay", PIPELINE, "scaled", "--run", ok_run, "--map-index", "5")
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert f"Replayed {PIPELINE}/scaled[5] of run {ok_run} with the current code" in ok.stdout
     assert "value: 6300" in ok.stdout and "recorded output: equal" in ok.stdout
 
-    bad = airflow("replay", PIPELINE, "plain", "--run", ok_run)
+    bad = mlops("replay", PIPELINE, "plain", "--run", ok_run)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert any(line.startswith("Error: Task 'plain'") for line in bad.stderr.splitlines()), bad.stderr[-2000:]
