@@ -16,6 +16,15 @@ def python_decorated_operator() -> type[Any]:
 
 
 @cache
+def dagbag_class() -> type[Any]:
+    """Airflow's ``DagBag``: ``airflow.dag_processing.dagbag`` from 3.2, ``airflow.models`` in 3.1."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+    return DagBag
+
+
 def fab_provider_available() -> bool:
     """Whether ``apache-airflow-providers-fab`` can be imported (without importing it)."""
     try:

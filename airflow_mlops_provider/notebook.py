@@ -23,10 +23,10 @@ DAG's (anyone who may write a DAG's XComs can forge one) is never loaded: :func:
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider._hints import listing, unknown_dag
 from airflow_mlops_provider.artifacts import codec
 from airflow_mlops_provider.catalog import records, runs
 from airflow_mlops_provider.catalog.artifacts import ArtifactEntry, artifact_entries, manifest_uri
@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 LATEST = "latest"
-_MAX_LISTED = 15
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -68,20 +67,11 @@ def _manager(manager: ArtifactManager | None) -> ArtifactManager:
     return ArtifactManager.configured()
 
 
-def _listing(values: list[str], limit: int = _MAX_LISTED) -> str:
-    if not values:
-        return "none"
-    shown = ", ".join(values[:limit])
-    return shown + (f" (and {len(values) - limit} more)" if len(values) > limit else "")
-
-
 def _check_dag(dag_id: str, session: Session | None) -> None:
     known = runs.dag_ids(session=session)
     if dag_id in known:
         return
-    close = difflib.get_close_matches(dag_id, known, n=5, cutoff=0.6)
-    hint = f" Did you mean: {', '.join(close)}?" if close else f" Known DAGs: {_listing(known)}."
-    raise ArtifactLookupError(f"DAG {dag_id!r} is not in Airflow's metadata DB.{hint}")
+    raise ArtifactLookupError(f"DAG {dag_id!r} is not in Airflow's metadata DB. {unknown_dag(dag_id, known)}")
 
 
 def _resolve_run(dag_id: str, run_id: str, session: Session | None) -> dict[str, Any]:
@@ -93,10 +83,10 @@ def _resolve_run(dag_id: str, run_id: str, session: Session | None) -> dict[str,
     if run_id in (LATEST, "previous"):
         which = "successful run" if run_id == LATEST else "second successful run"
         raise ArtifactLookupError(
-            f"DAG {dag_id!r} has no {which} yet (newest runs: {_listing(recent)}). Pass a run id "
+            f"DAG {dag_id!r} has no {which} yet (newest runs: {listing(recent)}). Pass a run id "
             "to read the artifacts of a run that did not succeed."
         )
-    raise ArtifactLookupError(f"DAG {dag_id!r} has no run {run_id!r}. Newest runs: {_listing(recent)}.")
+    raise ArtifactLookupError(f"DAG {dag_id!r} has no run {run_id!r}. Newest runs: {listing(recent)}.")
 
 
 def resolve_run_id(dag_id: str, run_id: str = LATEST, *, session: Session | None = None) -> str:
@@ -119,7 +109,7 @@ def _explain_missing_task(dag_id: str, run_id: str, task_id: str, key: str, sess
         lead = f"Task {task_id!r} ran in {where} (state {tis[0]['state']}) but has no XCom with key {key!r}."
     else:
         lead = f"There is no task {task_id!r} in {where}."
-    return f"{lead} Tasks with XComs in this run: {_listing(with_xcoms)}."
+    return f"{lead} Tasks with XComs in this run: {listing(with_xcoms)}."
 
 
 def get_xcom(
@@ -168,7 +158,7 @@ def _find_xcom(
         tasks = records.xcom_task_ids(dag_id, resolved, key=key, session=session)
         raise ArtifactLookupError(
             f"Pass a task id. Tasks with a {key!r} XCom in run {resolved!r} of DAG {dag_id!r}: "
-            f"{_listing(tasks)}."
+            f"{listing(tasks)}."
         )
     rows = records.xcoms(dag_id, resolved, task_id, session=session)
     for row in rows:
@@ -179,13 +169,13 @@ def _find_xcom(
             keys = sorted({row.key for row in rows})
             raise ArtifactLookupError(
                 f"Task {task_id!r} in run {resolved!r} of DAG {dag_id!r} has no XCom with key {key!r}. "
-                f"Its keys: {_listing(keys)}."
+                f"Its keys: {listing(keys)}."
             )
         raise ArtifactLookupError(_explain_missing_task(dag_id, resolved, task_id, key, session))
     indexes = sorted({row.map_index for row in rows if row.key == key})
     raise ArtifactLookupError(
         f"Task {task_id!r} in run {resolved!r} of DAG {dag_id!r} has no {key!r} XCom for map index "
-        f"{map_index}. Map indexes with one: {_listing([str(i) for i in indexes])}."
+        f"{map_index}. Map indexes with one: {listing([str(i) for i in indexes])}."
     )
 
 
@@ -317,7 +307,7 @@ def list_artifacts(
         tasks = records.xcom_task_ids(dag_id, resolved, key=key, session=session)
         scope = f"run {run_id!r}" if run_id is not None else "any run"
         raise ArtifactLookupError(
-            f"Task {task_id!r} has no XCom in {scope} of DAG {dag_id!r}. Tasks with XComs: {_listing(tasks)}."
+            f"Task {task_id!r} has no XCom in {scope} of DAG {dag_id!r}. Tasks with XComs: {listing(tasks)}."
         )
     entries = artifact_entries(rows, _manager(manager), include_records=include_records)
     return [_as_dict(entry) for entry in entries]

@@ -26,9 +26,10 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider._hints import listing
 from airflow_mlops_provider.artifacts import codec, layout
 from airflow_mlops_provider.exceptions import ArtifactLookupError
-from airflow_mlops_provider.local.dags import listing, load_dag
+from airflow_mlops_provider.local.dags import load_dag
 from airflow_mlops_provider.local.inputs import RecordedInputs
 
 if TYPE_CHECKING:
