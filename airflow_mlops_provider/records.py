@@ -1,6 +1,7 @@
 """Check, metric and task records: small JSON documents stored as XComs under reserved keys.
 
-Keeping them in XCom rows (always inline: they are small) lets the API server, the UI and
+Keeping them in XCom rows (always inline, whatever their size: the XCom backend never turns a row
+under :data:`RECORD_KEYS` into an artifact) lets the API server, the UI and
 ``ml.metric_history`` query them from the metadata DB without touching the object store. Each kind
 is a dataclass with ``to_row()`` (what the writer pushes) and ``from_row()`` (what the readers
 parse): rows written by earlier versions, with keys missing or extra, still parse.
@@ -16,6 +17,8 @@ from typing import Any, Literal
 CHECK_KEY = "mlops.check"
 METRICS_KEY = "mlops.metrics"
 TASK_KEY = "mlops.task"
+#: The keys of the provider's own records.
+RECORD_KEYS = (CHECK_KEY, METRICS_KEY, TASK_KEY)
 
 Severity = Literal["error", "warning"]
 SEVERITIES = ("error", "warning")

@@ -85,3 +85,26 @@ def test_task_rows_write_optional_fields_only_when_set() -> None:
     failed = TaskRecord.from_row({**row, "status": "failed", "error": "ValueError", "inputs": [{"uri": "u"}]})
     assert failed.to_row() == {**row, "status": "failed", "error": "ValueError", "inputs": [{"uri": "u"}]}
     assert TaskRecord.from_row({"peak_rss_mb": 3.0}).status == "done"  # written at the end only
+
+
+def test_a_record_larger_than_the_inline_threshold_stays_in_its_row(monkeypatch, tmp_path) -> None:
+    """A reduce task's record lists every input it read: far above ``inline_threshold_bytes``. The
+    catalog reads records from the DB, so the row must be the record, never an artifact reference."""
+    from airflow_mlops_provider.records import TASK_KEY
+    from airflow_mlops_provider.xcom.backend import ArtifactXComBackend
+
+    monkeypatch.setenv("AIRFLOW__MLOPS__ARTIFACT_ROOT", str(tmp_path))
+    inputs = [
+        {"uri": f"s3://b/dag_id=d/run_id=r/task_id=map/map_index={i}/0.arrow", "sha256": "a" * 64}
+        for i in range(200)
+    ]
+    record = TaskRecord(status="success", params={"lr": 0.1}, error="bad\x00byte", inputs=inputs).to_row()
+    ids = {"dag_id": "d", "run_id": "r", "task_id": "reduce", "map_index": -1}
+
+    row = ArtifactXComBackend.serialize_value(record, key=TASK_KEY, **ids)
+    parsed = TaskRecord.from_row(row)
+    assert parsed.params == {"lr": 0.1} and parsed.inputs == inputs and parsed.status == "success"
+    assert parsed.error == "bad\ufffdbyte"  # PostgreSQL's JSONB refuses NUL characters
+    # The same document under another key is stored as an artifact (a reference in the row).
+    other = ArtifactXComBackend.serialize_value(record, key="return_value", **ids)
+    assert TaskRecord.from_row(other).inputs != inputs

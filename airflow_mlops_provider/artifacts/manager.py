@@ -121,6 +121,21 @@ class ArtifactManager:
             writer.rollback()
             raise
 
+    def dump_record(self, value: Any, producer: Producer) -> Any:
+        """A JSON document that must stay in its XCom row whatever its size (the provider's own
+        check, metric and task records, which readers query in the metadata DB).
+
+        NUL characters, which PostgreSQL's JSONB refuses, become U+FFFD.
+        """
+        try:
+            encoded = codec.encode(value)
+        except codec.NotEncodable as err:
+            raise UnsupportedTypeError(
+                f"The record {producer.key!r} of {producer.describe()} is not JSON: {err}"
+            ) from err
+        text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+        return json.loads(text.replace("\\u0000", "\\ufffd")) if "\\u0000" in text else encoded
+
     # -- reading --------------------------------------------------------------------------------
 
     def load(self, row: Any) -> Any:

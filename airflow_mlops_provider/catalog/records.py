@@ -17,6 +17,7 @@ from airflow_mlops_provider.catalog._session import state_name, with_session
 from airflow_mlops_provider.records import (
     CHECK_KEY,
     METRICS_KEY,
+    RECORD_KEYS,
     TASK_KEY,
     CheckRecord,
     MetricRecord,
@@ -118,7 +119,6 @@ def check_history(
 # the artifact store), so the FastAPI app and the Flask-AppBuilder view cannot drift apart. Every
 # function takes the ids the caller was *authorized* for; none of them checks permissions itself.
 
-MLOPS_KEYS = (CHECK_KEY, METRICS_KEY, TASK_KEY)
 _NOT_PROBLEMS = (None, "ok", "skipped")
 _REFERENCE_MARK = '%"__mlops__": "artifact"%'
 
@@ -131,7 +131,7 @@ def mlops_dag_ids(dag_ids: set[str] | None = None, *, session: Any = None) -> li
     def run(s: Any) -> list[str]:
         stmt = select(XComModel.dag_id).distinct()
         stmt = stmt.where(
-            or_(XComModel.key.in_(MLOPS_KEYS), cast(XComModel.value, Text).like(_REFERENCE_MARK))
+            or_(XComModel.key.in_(RECORD_KEYS), cast(XComModel.value, Text).like(_REFERENCE_MARK))
         )
         if dag_ids is not None:
             stmt = stmt.where(XComModel.dag_id.in_(sorted(dag_ids)))

@@ -15,6 +15,7 @@ from airflow_mlops_provider.artifacts import lineage
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 from airflow_mlops_provider.caching import DeferredInput
+from airflow_mlops_provider.records import RECORD_KEYS
 from airflow_mlops_provider.xcom import _lazy
 
 
@@ -50,6 +51,10 @@ class ArtifactXComBackend(BaseXCom):
             key=key or BaseXCom.XCOM_RETURN_KEY,
             try_number=_lazy.current_try_number(),
         )
+        if producer.key in RECORD_KEYS:
+            # The catalog reads the provider's own records from the DB: never a reference, whatever
+            # the size (a reduce task's record lists every input it read).
+            return get_manager().dump_record(value, producer)
         row = get_manager().dump(value, producer)
         if producer.key == BaseXCom.XCOM_RETURN_KEY:
             lineage.note_return_row(row)
