@@ -69,6 +69,22 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": "",
                     },
+                    "table_format": {
+                        "description": "How tables (pandas, polars, pyarrow) are stored: ``arrow`` "
+                        "(Arrow IPC file, the fastest round trip) or ``parquet`` (for teams that read "
+                        "the store with other tools). Artifacts keep the format they were written in.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "parquet",
+                        "default": "arrow",
+                    },
+                    "arrow_compression": {
+                        "description": "Arrow IPC buffer codec for tables (zstd, lz4, none).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "lz4",
+                        "default": "zstd",
+                    },
                     "parquet_compression": {
                         "description": "Parquet codec for tables (zstd, snappy, lz4, gzip, none).",
                         "version_added": "0.1.0",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -153,8 +154,8 @@ def test_similar_ids_do_not_share_folders(manager) -> None:
 
 def test_purge_deletes_the_objects_of_a_row(manager, producer) -> None:
     row = manager.dump({"frame": pd.DataFrame({"a": [1]}), "array": np.ones(3)}, producer)
-    # two data objects, each with its manifest and preview, and the table's footer copy
-    assert len(manager.store.list_files(manager.store.root)) == 7
+    # two data objects, each with its manifest and preview (a small table has no chunk digests)
+    assert len(manager.store.list_files(manager.store.root)) == 6
     manager.purge(row)
     assert manager.store.list_files(manager.store.root) == []
     manager.purge({"inline": 1})  # nothing stored, nothing to do
@@ -163,9 +164,10 @@ def test_purge_deletes_the_objects_of_a_row(manager, producer) -> None:
 def test_manifest_describes_the_bytes(manager, producer) -> None:
     frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
     row = manager.dump(frame, producer)
-    raw = manager.store.get_bytes(row["uri"].replace(".parquet", ".manifest.json"))
+    raw = manager.store.get_bytes(row["uri"].replace(".arrow", ".manifest.json"))
     body = json.loads(raw)
-    assert body["format"] == "parquet" and body["format_version"] == 1
+    assert body["format"] == "arrow" and body["format_version"] == 1
+    assert body["media_type"] == "application/vnd.apache.arrow.file"
     assert body["size_bytes"] == row["size_bytes"] == len(manager.store.get_bytes(row["uri"]))
     assert body["sha256"] == row["sha256"]
     assert body["producer"]["task_id"] == "make" and body["producer"]["try_number"] == 1
@@ -173,7 +175,7 @@ def test_manifest_describes_the_bytes(manager, producer) -> None:
     assert {"python", "pandas", "pyarrow", "airflow_mlops_provider"} <= set(body["versions"])
     assert body["created_at"].endswith("+00:00")
     reference = Reference.from_row(row)
-    assert reference.summary == "DataFrame 3 rows x 2 columns (Parquet)"
+    assert reference.summary == "DataFrame 3 rows x 2 columns"
 
 
 def test_inline_threshold_is_configurable(manager, producer, monkeypatch) -> None:
@@ -209,6 +211,7 @@ def test_lazy_handle_reads_columns_and_batches(manager, producer) -> None:
 
 
 def test_column_reads_use_the_footer_copy_and_explain_failures(manager, producer) -> None:
+    manager = ArtifactManager(dataclasses.replace(manager.settings, table_format="parquet"))
     frame = pd.DataFrame({f"c{i}": np.arange(20_000, dtype=np.float64) * i for i in range(4)})
     row = manager.dump(frame, producer)
     store = manager.store
@@ -240,6 +243,63 @@ def test_column_reads_use_the_footer_copy_and_explain_failures(manager, producer
         with pytest.raises(ArtifactNotFoundError) as missing:
             read()
         assert row["uri"] in str(missing.value) and "task 'make'" in str(missing.value)
+
+
+def test_partial_reads_check_each_chunk_they_fetch(manager, producer, monkeypatch) -> None:
+    """Arrow IPC tables: a column read fetches only the chunks of that column (plus the chunks of the
+    schema and the footer), a streamed read goes batch by batch, and a damaged chunk fails the reads that
+    use it while the others still return the right data, never other data."""
+    import pyarrow as pa
+
+    from airflow_mlops_provider.artifacts import chunks
+
+    readers: list[chunks.VerifiedReader] = []
+    init = chunks.VerifiedReader.__init__
+
+    def spy(self: chunks.VerifiedReader, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)
+        readers.append(self)
+
+    monkeypatch.setattr(chunks.VerifiedReader, "__init__", spy)
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({f"c{i}": rng.standard_normal(250_000) for i in range(8)})
+    row = manager.dump(frame, producer)
+    assert row["format"] == "arrow" and row["size_bytes"] > 8 * chunks.CHUNK_BYTES
+    assert chunks.SIDECAR in row["details"]["sidecars"]
+    ref = manager.load_lazy(row)
+    pd.testing.assert_frame_equal(ref.load(columns=["c2"]), frame[["c2"]], check_exact=True)
+    fetched, size = readers[-1].fetched_bytes, row["size_bytes"]
+    assert fetched <= size / 8 + 4 * chunks.CHUNK_BYTES and fetched < 0.4 * size, (fetched, size)
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    stream = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=30_000))
+    streamed = manager.load_lazy(manager.dump(stream, producer))
+    batches = list(streamed.iter_batches(batch_size=10_000, columns=["c1"]))
+    assert len(batches) == 8 * 3 + 1 and all(b.schema.names == ["c1"] for b in batches)
+    assert np.array_equal(np.concatenate([b.column(0).to_numpy() for b in batches]), frame["c1"].to_numpy())
+
+    store = manager.store
+    path = store.fs_path(row["uri"])
+    data = bytearray(store.fs.cat_file(path))
+    data[len(data) // 2] ^= 0x01  # one bit, in one column's chunk
+    store.fs.pipe_file(path, bytes(data))
+    refused = []
+    for name in frame.columns:
+        try:
+            column = ref.load(columns=[name])
+        except ArtifactIntegrityError as err:
+            assert row["uri"] in str(err) and "chunk" in str(err) and "task 'make'" in str(err), err
+            refused.append(name)
+        else:
+            pd.testing.assert_frame_equal(column, frame[[name]], check_exact=True)
+    assert 1 <= len(refused) < 8, refused
+    with pytest.raises(ArtifactIntegrityError, match="content hash"):
+        ref.load()
+
+    # Digests gone (or damaged): a partial read falls back to the whole object and its sha256.
+    store.fs.rm(store.fs_path(Reference.from_row(row).sibling(chunks.SIDECAR)))
+    with pytest.raises(ArtifactIntegrityError, match="content hash"):
+        ref.load(columns=[refused[0]])
 
 
 def test_failed_upload_leaves_nothing(manager, producer) -> None:

@@ -16,9 +16,9 @@ def test_every_type_round_trips_between_tasks(store: str) -> None:
 
     frame_row = result.row("make_frame")
     assert frame_row["__mlops__"] == "artifact"
-    assert frame_row["format"] == "parquet"
+    assert frame_row["format"] == "arrow"
     assert frame_row["uri"].startswith(store + "/dag_id=mlops_typed_artifacts/")
-    assert frame_row["summary"] == "DataFrame 4 rows x 6 columns (Parquet)"
+    assert frame_row["summary"] == "DataFrame 4 rows x 6 columns"
     assert frame_row["details"]["dtypes"]["cat"] == "category"
     assert result.row("make_array")["format"] == "npy"
     assert result.row("make_object_array")["format"] == "cloudpickle"
@@ -39,13 +39,13 @@ def test_lazy_refs_mapping_and_retries(store: str) -> None:
 
     streamed = result.row("stream_sum")
     assert streamed["rows"] == 50_000 and streamed["batches"] == 10
-    assert streamed["summary"] == "DataFrame 50,000 rows x 10 columns (Parquet)"
+    assert streamed["summary"] == "DataFrame 50,000 rows x 10 columns"
     assert streamed["sum"] == pytest.approx(result.row("eager"))
     assert result.row("two_columns") == ["c1", "c2"]
 
     assert result.row("reduce") == sum(range(40))
     shard_rows = result.row("shards")
-    assert [r["format"] for r in shard_rows] == ["parquet"] * 4  # one artifact per list element
+    assert [r["format"] for r in shard_rows] == ["arrow"] * 4  # one artifact per list element
     assert result.row("count") == sum(range(1, 31))
     assert {m for (t, m) in result.task_states if t == "ones"} == set(range(30))
     mapped_uris = {result.row("ones", map_index=i)["uri"] for i in range(30)}

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_mlops_provider.artifacts import codec
-from airflow_mlops_provider.artifacts.config import ArtifactSettings
+from airflow_mlops_provider.artifacts.config import TABLE_FORMATS, ArtifactSettings
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 from airflow_mlops_provider.exceptions import UnsupportedTypeError
@@ -111,26 +111,30 @@ def assert_exact(original: Any, back: Any) -> None:
         assert_same_series(original.iloc[:, position], back.iloc[:, position])
 
 
-def _manager(tmp_path_factory: Any, allow_pickle: bool = True) -> ArtifactManager:
+def _manager(
+    tmp_path_factory: Any, allow_pickle: bool = True, table_format: str = "arrow"
+) -> ArtifactManager:
     root = tmp_path_factory.mktemp("exact").as_uri()
-    return ArtifactManager(ArtifactSettings(root, allow_pickle=allow_pickle))
+    return ArtifactManager(ArtifactSettings(root, allow_pickle=allow_pickle, table_format=table_format))
 
 
 def round_trip(tmp_path_factory: Any, value: Any) -> None:
     """With pickle allowed the value always comes back exactly; without it, it comes back exactly
-    (as Parquet) or the write fails naming what Parquet cannot hold."""
+    (as a table, in both table formats) or the write fails naming what a table cannot hold."""
     with_pickle = _manager(tmp_path_factory)
     row = with_pickle.dump(value, PRODUCER)
     assert_exact(value, with_pickle.load(row))
-    without = _manager(tmp_path_factory, allow_pickle=False)
-    try:
-        row = without.dump(value, PRODUCER)
-    except UnsupportedTypeError as err:
-        message = str(err)
-        assert "exact_dag" in message and "allow_pickle" in message, message
-        assert "column" in message or "index" in message or "series" in message, message
-        return
-    assert_exact(value, without.load(row))
+    for table_format in TABLE_FORMATS:
+        without = _manager(tmp_path_factory, allow_pickle=False, table_format=table_format)
+        try:
+            row = without.dump(value, PRODUCER)
+        except UnsupportedTypeError as err:
+            message = str(err)
+            assert "exact_dag" in message and "allow_pickle" in message, message
+            assert "column" in message or "index" in message or "series" in message, message
+            continue
+        assert row["format"] == table_format
+        assert_exact(value, without.load(row))
 
 
 # -- strategies -------------------------------------------------------------------------------------
@@ -262,13 +266,14 @@ def timezone_frames(draw: Any) -> pd.DataFrame:
 @_SETTINGS
 @given(frame=timezone_frames())
 def test_timezones_and_index_attributes_come_back_exactly(tmp_path_factory: Any, frame: pd.DataFrame) -> None:
-    manager = _manager(tmp_path_factory, allow_pickle=False)
-    row = manager.dump(frame, PRODUCER)
-    assert row["format"] == "parquet"
-    assert_exact(frame, manager.load(row))
-    series = frame["t"].copy()
-    row = manager.dump(series, PRODUCER)
-    assert_exact(series, manager.load(row))
+    for table_format in TABLE_FORMATS:
+        manager = _manager(tmp_path_factory, allow_pickle=False, table_format=table_format)
+        row = manager.dump(frame, PRODUCER)
+        assert row["format"] == table_format
+        assert_exact(frame, manager.load(row))
+        series = frame["t"].copy()
+        row = manager.dump(series, PRODUCER)
+        assert_exact(series, manager.load(row))
 
 
 _json_datetimes = st.one_of(
@@ -346,7 +351,8 @@ def test_issue_counterexamples(tmp_path_factory: Any, values: list, why: str) ->
     assert why in str(caught.value)
 
 
-def test_object_columns_of_one_type_stay_parquet(tmp_path_factory: Any) -> None:
+@pytest.mark.parametrize("table_format", TABLE_FORMATS)
+def test_object_columns_of_one_type_stay_tables(tmp_path_factory: Any, table_format: str) -> None:
     frame = pd.DataFrame(
         {
             "s": pd.Series(["a", None, "c"], dtype=object),
@@ -359,9 +365,9 @@ def test_object_columns_of_one_type_stay_parquet(tmp_path_factory: Any) -> None:
         },
         index=pd.Index(["k1", None, "k3"], dtype=object, name="key"),
     )
-    manager = _manager(tmp_path_factory, allow_pickle=False)
+    manager = _manager(tmp_path_factory, allow_pickle=False, table_format=table_format)
     row = manager.dump(frame, PRODUCER)
-    assert row["format"] == "parquet"
+    assert row["format"] == table_format
     assert_exact(frame, manager.load(row))
     ref = manager.load_lazy(row)
     assert_exact(frame[["nan", "b"]], ref.load(columns=["nan", "b"]))
@@ -430,7 +436,7 @@ def test_footer_copy_with_a_flipped_bit_is_never_trusted(tmp_path: Any) -> None:
     from urllib.parse import urlparse
 
     frame = pd.DataFrame({"age": np.arange(5000, dtype="int64"), "name": [f"n{i}" for i in range(5000)]})
-    manager = ArtifactManager(ArtifactSettings(tmp_path.as_uri()))
+    manager = ArtifactManager(ArtifactSettings(tmp_path.as_uri(), table_format="parquet"))
     row = manager.dump(frame, PRODUCER)
     data_path = Path(urlparse(row["uri"]).path)
     footer = data_path.with_name(data_path.name.replace(".parquet", ".footer.parquet"))

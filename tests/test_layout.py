@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 # Any text: slashes, dots, "..", "", unicode, "=", "~" and ids too long for one segment.
 ids = st.text(max_size=300) | st.sampled_from(["", ".", "..", "a/b", "dag_id=x", "run~1", "é" * 200])
 sha256s = st.binary().map(lambda data: hashlib.sha256(data).hexdigest())
-extensions = st.sampled_from(["", ".parquet", ".npy", ".json.zst", ".pkl", ".png", ".bin"])
+extensions = st.sampled_from(
+    ["", ".parquet", ".arrow", ".chunks.sha256", ".npy", ".json.zst", ".pkl", ".png", ".bin"]
+)
 SUFFIX_KINDS = {
     ".parquet": ObjectKind.DATA,
     ".json.zst": ObjectKind.DATA,

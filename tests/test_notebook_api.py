@@ -70,7 +70,7 @@ def test_load_artifacts_of_finished_runs_from_another_process(store: str) -> Non
     assert out["latest"] == ["DataFrame", 60, "category"]  # "latest" = the newest successful run
     assert out["first"] == 120
     assert out["model"] == ["LogisticRegression", 0.5, 120]
-    assert out["lazy"] == [True, "DataFrame 60 rows x 6 columns (Parquet)", ["age"]]
+    assert out["lazy"] == [True, "DataFrame 60 rows x 6 columns", ["age"]]
     assert out["shards"] == [2, 2]
     assert out["inline"] == {"status": "ok", "rows": 120}
     assert out["weights"][2] == [8.0, 9.0, 10.0, 11.0]
@@ -117,7 +117,7 @@ def test_list_artifacts_marks_inline_values_and_missing_objects(store: str) -> N
     assert any(i["key"] == "mlops.task" for i in list_artifacts(DAG, run_id, include_records=True))
     shards = [i for i in everything if i["task_id"] == "shards"]
     assert [i["path"] for i in shards] == ["[0]", "[1]"]
-    assert all(i["format"] == "parquet" and i["status"] == "ok" for i in shards)
+    assert all(i["format"] == "arrow" and i["status"] == "ok" for i in shards)
     # All runs, newest first.
     runs = [i["run_id"] for i in list_artifacts(DAG, task_id="extract")]
     assert runs[0] == run_id

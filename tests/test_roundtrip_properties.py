@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
-from airflow_mlops_provider.artifacts.config import ArtifactSettings
+from airflow_mlops_provider.artifacts.config import TABLE_FORMATS, ArtifactSettings
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 
@@ -59,7 +59,7 @@ def frames(draw) -> pd.DataFrame:
 
 def _check(manager: ArtifactManager, df: pd.DataFrame) -> None:
     row = manager.dump(df, PRODUCER)
-    assert row["format"] == "parquet"
+    assert row["format"] == manager.settings.table_format
     back = manager.load(row)
     pd.testing.assert_frame_equal(back, df, check_exact=True)
     assert list(back.dtypes) == list(df.dtypes)
@@ -74,7 +74,8 @@ def _check(manager: ArtifactManager, df: pd.DataFrame) -> None:
 @given(df=frames())
 def test_dataframes_round_trip_exactly_local(tmp_path_factory, df: pd.DataFrame) -> None:
     root = tmp_path_factory.mktemp("prop").as_uri()
-    _check(ArtifactManager(ArtifactSettings(root)), df)
+    for table_format in TABLE_FORMATS:
+        _check(ArtifactManager(ArtifactSettings(root, table_format=table_format)), df)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -82,7 +83,9 @@ def test_dataframes_round_trip_exactly_local(tmp_path_factory, df: pd.DataFrame)
 def test_dataframes_round_trip_exactly_s3(s3_server, monkeypatch, df: pd.DataFrame) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", s3_server.connection_uri())
     s3_server.client().create_bucket(Bucket="props")
-    _check(ArtifactManager(ArtifactSettings("s3://props/p", conn_id="aws_default")), df)
+    for table_format in TABLE_FORMATS:
+        settings = ArtifactSettings("s3://props/p", conn_id="aws_default", table_format=table_format)
+        _check(ArtifactManager(settings), df)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +100,8 @@ def test_dataframes_round_trip_exactly_s3(s3_server, monkeypatch, df: pd.DataFra
     ids=["empty", "empty-typed", "all-null", "multiindex", "timedelta-uint8"],
 )
 def test_edge_frames_round_trip(tmp_path, df: pd.DataFrame) -> None:
-    _check(ArtifactManager(ArtifactSettings(tmp_path.as_uri())), df)
+    for table_format in TABLE_FORMATS:
+        _check(ArtifactManager(ArtifactSettings(tmp_path.as_uri(), table_format=table_format)), df)
 
 
 def test_frames_parquet_cannot_hold_fall_back_to_pickle(tmp_path) -> None:

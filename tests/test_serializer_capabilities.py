@@ -3,6 +3,7 @@ declining a value. Handles and faces ask the serializer; none of them knows a fo
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import TYPE_CHECKING, Any
 
@@ -102,13 +103,16 @@ def test_a_declining_serializer_hands_the_value_on(sheets, producer) -> None:
 
 
 def test_tables_written_before_the_footer_copy_stay_readable(manager, producer) -> None:
-    """Artifacts without a recorded footer copy are read through their own footer, size-checked."""
-    frame = pd.DataFrame({"a": np.arange(5000), "b": np.arange(5000) * 0.5})
-    row = manager.dump(frame, producer)
+    """Parquet artifacts without a recorded footer copy or chunk digests (written by earlier versions)
+    are read through their own footer, size-checked and page-checksummed."""
+    parquet = ArtifactManager(dataclasses.replace(manager.settings, table_format="parquet"))
+    frame = pd.DataFrame({"a": np.arange(200_000), "b": np.random.default_rng(3).standard_normal(200_000)})
+    row = parquet.dump(frame, producer)
+    assert row["format"] == "parquet" and row["size_bytes"] > 1 << 20
     old = {**row, "details": {k: v for k, v in row["details"].items() if k != "sidecars"}}
     ref = manager.load_lazy(old)
     pd.testing.assert_frame_equal(ref.load(columns=["b"]), frame[["b"]])
-    assert sum(b.num_rows for b in ref.iter_batches(columns=["a"])) == 5000
+    assert sum(b.num_rows for b in ref.iter_batches(columns=["a"])) == 200_000
 
     path = manager.store.fs_path(row["uri"])
     manager.store.fs.pipe_file(path, manager.store.fs.cat_file(path) + b"\0")  # one byte more

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SECTION = "mlops"
+TABLE_FORMATS = ("arrow", "parquet")
+ARROW_CODECS = ("zstd", "lz4", "none")
 
 
 def airflow_home() -> str:
@@ -28,6 +30,10 @@ class ArtifactSettings:
     :param inline_threshold_bytes: JSON values smaller than this stay inline in the XCom row.
     :param allow_pickle: whether the cloudpickle format may be written and read.
     :param signing_key: HMAC key for pickle artifacts; ``None`` means pickles are not signed.
+    :param table_format: how tables (pandas, polars, pyarrow) are stored: ``arrow`` (Arrow IPC
+        file, the fastest round trip) or ``parquet`` (for teams that read the store with other tools).
+        Artifacts keep the format they were written in: changing it never breaks a read.
+    :param arrow_compression: Arrow IPC buffer codec (``zstd``, ``lz4`` or ``none``).
     :param parquet_compression: Parquet codec for tables.
     :param deduplicate: store identical bytes once, content-addressed under ``<root>/_cas/``.
     :param retention_days: age in days past which ``airflow mlops gc`` reports artifacts that XCom
@@ -41,6 +47,8 @@ class ArtifactSettings:
     inline_threshold_bytes: int = 4096
     allow_pickle: bool = True
     signing_key: bytes | None = field(default=None, repr=False)  # never in logs or reprs
+    table_format: str = "arrow"
+    arrow_compression: str = "zstd"
     parquet_compression: str = "zstd"
     deduplicate: bool = False
     retention_days: int = 0
@@ -60,8 +68,23 @@ class ArtifactSettings:
             inline_threshold_bytes=conf.getint(SECTION, "inline_threshold_bytes", fallback=4096),
             allow_pickle=conf.getboolean(SECTION, "allow_pickle", fallback=True),
             signing_key=key.encode() if key else None,
+            table_format=_choice("table_format", TABLE_FORMATS, "arrow"),
+            arrow_compression=_choice("arrow_compression", ARROW_CODECS, "zstd"),
             parquet_compression=(conf.get(SECTION, "parquet_compression", fallback="zstd") or "none"),
             deduplicate=conf.getboolean(SECTION, "deduplicate", fallback=False),
             retention_days=conf.getint(SECTION, "retention_days", fallback=0),
             store_timeout_seconds=conf.getfloat(SECTION, "store_timeout_seconds", fallback=60.0),
         )
+
+
+def _choice(option: str, allowed: tuple[str, ...], default: str) -> str:
+    """An option whose value must be one of ``allowed`` (case-insensitive); a clear error if not."""
+    from airflow.providers.common.compat.sdk import conf
+
+    value = (conf.get(SECTION, option, fallback=default) or default).strip().lower()
+    if value not in allowed:
+        raise ValueError(
+            f"[{SECTION}] {option} = {value!r} is not one of {', '.join(allowed)}; fix it in airflow.cfg "
+            f"or AIRFLOW__{SECTION.upper()}__{option.upper()}."
+        )
+    return value

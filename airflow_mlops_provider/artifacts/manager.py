@@ -23,7 +23,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_mlops_provider.artifacts import codec, layout, lineage
+from airflow_mlops_provider.artifacts import chunks, codec, layout, lineage
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
 from airflow_mlops_provider.artifacts.refs import ArtifactRef
@@ -31,6 +31,7 @@ from airflow_mlops_provider.artifacts.serializers import (
     SIDECARS,
     Serializer,
     SerializerDeclined,
+    TableSerializer,
     qualified_name,
     registry,
 )
@@ -386,6 +387,36 @@ class StoredArtifact:
             raise self._wrong_size(size)
         return raw
 
+    def open_verified(self) -> BinaryIO:
+        """The data object as a seekable stream that returns only bytes checked against a hash.
+
+        With chunk digests (recorded for table artifacts above one chunk) each chunk a read touches
+        is fetched and checked on its own; without them (small objects, or digests gone or
+        damaged) the whole object is read and checked against its sha256.
+        """
+        import io
+
+        reference = self._reference
+        sidecar = self.sidecar(chunks.SIDECAR)
+        if sidecar is not None:
+            try:
+                chunk_bytes, digests = chunks.parse_sidecar(sidecar, reference.size_bytes)
+            except ValueError as err:
+                log.warning("Ignoring the chunk digests of %s: %s", reference.uri, err)
+            else:
+                return chunks.VerifiedReader(
+                    self.open(trust_size=True), reference.size_bytes, chunk_bytes, digests, self._bad_chunk
+                )
+        return io.BytesIO(self._manager.fetch(reference))
+
+    def _bad_chunk(self, index: int) -> ArtifactIntegrityError:
+        reference = self._reference
+        return ArtifactIntegrityError(
+            f"The artifact {reference.uri} written by {reference.producer.describe()} does not match the "
+            f"hash recorded for its chunk {index} when it was written: it was modified or truncated in "
+            "the store; re-run the producing task."
+        )
+
     def check(self) -> None:
         """The data object exists with the recorded size (one metadata request, nothing downloaded)."""
         size = self._size()
@@ -481,12 +512,15 @@ class _ValueWriter:
             self.folder = self._new_folder()
         index = self.count
         self.count += 1
-        data_url = f"{self.folder}/{index}{serializer.extension}"
+        fmt = serializer.format_for(value, settings)
+        data_url = f"{self.folder}/{index}{fmt.extension}"
         early_preview = (
             _helpers().submit(self._preview, serializer, value, {}) if serializer.preview_from_value else None
         )
+        # Partial reads (columns, batches) check each chunk they fetch against these digests.
+        digests = chunks.ChunkDigests() if isinstance(serializer, TableSerializer) else None
         try:
-            with store.open_write(data_url) as out:
+            with store.open_write(data_url, digests) as out:
                 details = serializer.write(value, out, settings)
         except (ArtifactError, SerializerDeclined):
             if early_preview is not None:
@@ -501,12 +535,14 @@ class _ValueWriter:
             ) from err
         preview = early_preview.result() if early_preview else self._preview(serializer, value, details)
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
+        if digests is not None and out.size > digests.chunk_bytes:  # smaller: read whole, check sha256
+            sidecars[chunks.SIDECAR] = digests.sidecar()
         if sidecars:
             details["sidecars"] = {}
             for suffix, payload in sidecars.items():
                 store.put_bytes(f"{self.folder}/{index}.{suffix}", payload)
                 details["sidecars"][suffix] = hashlib.sha256(payload).hexdigest()
-        blob = store.share(data_url, out.sha256, serializer.extension) if settings.deduplicate else None
+        blob = store.share(data_url, out.sha256, fmt.extension) if settings.deduplicate else None
         signature = None
         if serializer.uses_pickle and settings.signing_key:
             signature = sign(settings.signing_key, out.sha256)
@@ -514,8 +550,8 @@ class _ValueWriter:
             uri=data_url,
             type=value_type,
             serializer=serializer.name,
-            format=serializer.format,
-            format_version=serializer.format_version,
+            format=fmt.name,
+            format_version=fmt.version,
             size_bytes=out.size,
             sha256=out.sha256,
             producer=self.producer,
@@ -527,7 +563,7 @@ class _ValueWriter:
         manifest = Manifest(
             artifact_id=uuid.uuid4().hex,
             reference=reference,
-            media_type=serializer.media_type,
+            media_type=fmt.media_type,
             created_at=_now(),
             versions={
                 "python": platform.python_version(),

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from fsspec import AbstractFileSystem
 
+    from airflow_mlops_provider.artifacts.chunks import ChunkDigests
     from airflow_mlops_provider.artifacts.manifest import Producer
 
 # S3 keys are limited to 1,024 bytes (layout.safe_component caps each id segment to fit).
@@ -105,8 +106,9 @@ class HashingWriter:
     in its own error (or swallow it), and the store still reports it as the store fault it is.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, chunks: ChunkDigests | None = None) -> None:
         self._raw = raw
+        self._chunks = chunks
         self._sha = hashlib.sha256()
         self.size = 0
         self.closed = False
@@ -122,6 +124,8 @@ class HashingWriter:
             self.failure = err
             raise
         self._sha.update(view)
+        if self._chunks is not None:
+            self._chunks.update(view)
         self.size += view.nbytes
         return view.nbytes
 
@@ -345,8 +349,10 @@ class ArtifactStore:
         return self.root.startswith("file://")
 
     @contextlib.contextmanager
-    def open_write(self, url: str) -> Iterator[HashingWriter]:
+    def open_write(self, url: str, chunks: ChunkDigests | None = None) -> Iterator[HashingWriter]:
         """Stream bytes to ``url``; the object becomes visible only if the block exits cleanly.
+
+        ``chunks`` also receives every byte written (digests for partial reads).
 
         The file is never used as a context manager: fsspec's ``__exit__`` (and ``__del__``) call
         ``close()``, which completes the upload, partial or not. On any failure the multipart upload
@@ -361,7 +367,7 @@ class ArtifactStore:
             else:
                 target = path
             raw = fs.open(target, "wb")
-        writer = HashingWriter(raw)
+        writer = HashingWriter(raw, chunks)
         try:
             yield writer
         except BaseException as err:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TypeVar
 
@@ -55,6 +56,16 @@ class SerializerDeclined(Exception):
 SIDECARS = "_sidecars"
 
 
+@dataclass(frozen=True)
+class Format:
+    """A storage format as recorded with the bytes (see :meth:`Serializer.format_for`)."""
+
+    name: str
+    version: int
+    extension: str
+    media_type: str
+
+
 def qualified_name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -87,6 +98,12 @@ class Serializer(ABC):
     def accepts(self, value: Any, settings: ArtifactSettings) -> bool:
         """Finer check after the MRO matched (e.g. refuse object-dtype arrays)."""
         return True
+
+    def format_for(self, value: Any, settings: ArtifactSettings) -> Format:
+        """The format :meth:`write` will use for ``value``: the class's own unless the serializer
+        offers a choice (tables: ``[mlops] table_format``). :meth:`read` gets it back from the
+        reference (``reference.format``), so artifacts keep the format they were written in."""
+        return Format(self.format, self.format_version, self.extension, self.media_type)
 
     @abstractmethod
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
@@ -143,6 +160,11 @@ class StoredObject(Protocol):
         """
         ...
 
+    def open_verified(self) -> BinaryIO:
+        """The data object as a seekable stream that returns only bytes checked against a hash:
+        chunk by chunk where chunk digests were recorded, else the whole object (read at once)."""
+        ...
+
     def sidecar(self, suffix: str) -> bytes | None:
         """A sidecar written with the data, or ``None`` if absent or its sha256 does not match."""
         ...
@@ -157,8 +179,9 @@ class TableSerializer(Serializer):
     """A serializer whose format can be read column by column and streamed in record batches.
 
     Its artifacts support ``ArtifactRef.load(columns=...)``, ``ArtifactRef.iter_batches()`` and
-    ``Annotated[..., Columns(...)]`` parameters. Neither method may read the whole object to hash
-    it: integrity rests on the recorded size and the format's own checksums.
+    ``Annotated[..., Columns(...)]`` parameters. Neither method should read the whole object: the
+    manager records a sha256 per chunk of its data objects, and
+    :meth:`StoredObject.open_verified` checks each chunk a partial read fetches.
     """
 
     @abstractmethod

@@ -1,40 +1,33 @@
-"""Tables (pandas, polars, pyarrow): Parquet with zstd and page checksums.
+"""Tables (pandas, polars, pyarrow), stored as Arrow IPC or Parquet (``[mlops] table_format``).
 
-pyarrow keeps the pandas metadata (index, categoricals, tz-aware timestamps, nullable ints), so a
-DataFrame comes back with the same dtypes. Row groups are sized so that a reader can stream them
-(:meth:`~airflow_mlops_provider.artifacts.refs.ArtifactRef.iter_batches`) within a small memory
-budget, and page checksums let partial reads detect corruption without hashing the whole file. A
-copy of the footer, stored beside the data with its sha256 recorded, saves a column read on an
-object store the size lookup and the footer read.
+Each serializer converts its values to an Arrow table and back; the bytes are the business of a
+:class:`~airflow_mlops_provider.artifacts.serializers.table_formats.TableFormat`. pyarrow keeps the
+pandas metadata (index, categoricals, tz-aware timestamps, nullable ints), and what it cannot give
+back by itself is recorded and restored here (see :func:`_exact_plan`), so a DataFrame comes back
+exactly as it was, in either format.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_mlops_provider.artifacts.serializers import SIDECARS, SerializerDeclined, TableSerializer
-from airflow_mlops_provider.exceptions import ArtifactError
+from airflow_mlops_provider.artifacts.serializers import (
+    Format,
+    SerializerDeclined,
+    TableSerializer,
+    table_formats,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from airflow_mlops_provider.artifacts.config import ArtifactSettings
     from airflow_mlops_provider.artifacts.manifest import Reference
     from airflow_mlops_provider.artifacts.serializers import StoredObject
 
-# Row groups: at most pyarrow's default of 1Mi rows and about 128 MB of Arrow memory (Parquet's
-# customary block size). Each column chunk of a row group is one ranged read on an object store, and
-# a streaming reader holds about one row group.
-_TARGET_ROW_GROUP_BYTES = 128 * 1024 * 1024
-# A copy of the Parquet footer stored beside the data: a column read on an object store then needs
-# one ranged request for the column chunks instead of a size lookup, a footer read, then the chunks.
-# Artifacts written before it existed (no sidecar recorded) are read through their own footer.
-FOOTER_SIDECAR = "footer.parquet"
 _MAX_DTYPES_IN_SUMMARY = 100
 _THREADED_CELLS = 1_000_000  # from this many cells pyarrow converts a DataFrame with threads
 _SERIES_NAME_KEY = b"airflow_mlops.series_name"
@@ -48,58 +41,13 @@ _OBJECT_HINT = (
 _TZ_HINT = "convert it to a zoneinfo timezone (tz_convert), or enable [mlops] allow_pickle"
 
 
-def _row_group_size(table: pa.Table) -> int:
-    if table.num_rows == 0:
-        return 1
-    per_row = max(1, table.nbytes // table.num_rows)
-    return int(min(max(_TARGET_ROW_GROUP_BYTES // per_row, 1024), 1 << 20))
+class _ArrowTableFamily(TableSerializer):
+    """A serializer of values that convert to an Arrow table (``to_arrow`` / ``from_arrow``)."""
 
-
-def _compression(settings: ArtifactSettings) -> str | None:
-    codec = settings.parquet_compression.lower()
-    return None if codec in ("none", "") else codec
-
-
-def write_parquet(table: pa.Table, sink: BinaryIO, settings: ArtifactSettings) -> pq.FileMetaData:
-    """Write ``table`` as Parquet; returns the file's metadata (its footer)."""
-    import pyarrow.parquet as pq
-
-    collected: list[pq.FileMetaData] = []
-    pq.write_table(
-        table,
-        sink,
-        compression=_compression(settings),
-        row_group_size=_row_group_size(table),
-        write_page_checksum=True,
-        metadata_collector=collected,
-    )
-    return collected[0]
-
-
-def footer_sidecar(metadata: pq.FileMetaData) -> dict[str, dict[str, bytes]]:
-    """The footer as a small stand-alone Parquet metadata file, for :data:`SIDECARS`."""
-    import io
-
-    out = io.BytesIO()
-    metadata.write_metadata_file(out)
-    return {SIDECARS: {FOOTER_SIDECAR: out.getvalue()}}
-
-
-def read_parquet(data: Any, columns: list[str] | None = None) -> pa.Table:
-    """Read a whole Parquet file held in memory (or a seekable stream), verifying page checksums."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    source = data if not isinstance(data, (bytes, memoryview)) else pa.BufferReader(data)
-    return pq.ParquetFile(source, page_checksum_verification=True).read(
-        columns=columns, use_pandas_metadata=True
-    )
-
-
-class _ParquetSerializer(TableSerializer):
-    format = "parquet"
-    extension = ".parquet"
-    media_type = "application/vnd.apache.parquet"
+    # The class defaults; each artifact records the format it was written in (format_for).
+    format = table_formats.ARROW.name
+    extension = table_formats.ARROW.extension
+    media_type = table_formats.ARROW.media_type
     # Summary statistics of a large table take a while; pyarrow encodes without holding the GIL.
     preview_from_value = True
 
@@ -112,32 +60,35 @@ class _ParquetSerializer(TableSerializer):
     def dtypes(self, value: Any, table: pa.Table) -> dict[str, str]:
         return {field.name: str(field.type) for field in table.schema}
 
+    def format_for(self, value: Any, settings: ArtifactSettings) -> Format:
+        return table_formats.chosen(settings).format
+
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
         import pyarrow as pa
 
+        file_format = table_formats.chosen(settings)
         try:
             table = self.to_arrow(value)
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as err:
-            raise SerializerDeclined(f"Parquet cannot hold this {type(value).__name__}: {err}") from err
-        try:
-            metadata = write_parquet(table, sink, settings)
-        except pa.ArrowNotImplementedError as err:  # e.g. a struct without fields (empty dicts)
-            raise SerializerDeclined(f"Parquet cannot hold this {type(value).__name__}: {err}") from err
+            raise SerializerDeclined(
+                f"{file_format.label} cannot hold this {type(value).__name__}: {err}"
+            ) from err
+        extra = file_format.write(table, sink, settings)
         dtypes = self.dtypes(value, table)
         return {
             "rows": table.num_rows,
             "columns": len(dtypes),
             "dtypes": dict(list(dtypes.items())[:_MAX_DTYPES_IN_SUMMARY]),
             "memory_bytes": int(table.nbytes),
-            **footer_sidecar(metadata),
+            **extra,
         }
 
     def read(self, data: memoryview, reference: Reference, settings: ArtifactSettings) -> Any:
-        return self.from_arrow(read_parquet(data), reference)
+        return self.from_arrow(table_formats.of(reference).read(data), reference)
 
     def describe(self, value_type: str, details: dict[str, Any]) -> str:
         kind = value_type.rsplit(".", 1)[-1]
-        return f"{kind} {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns (Parquet)"
+        return f"{kind} {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns"
 
     def library_versions(self, value: Any) -> dict[str, str]:
         import pyarrow as pa
@@ -156,60 +107,44 @@ class _ParquetSerializer(TableSerializer):
     # -- partial reads ----------------------------------------------------------------------------
 
     def read_columns(self, stored: StoredObject, columns: Sequence[str]) -> Any:
-        # pre_buffer coalesces the column chunks into few ranged requests on object stores.
-        with _parquet(stored, pre_buffer=True) as parquet:
-            available = parquet.schema_arrow.names
-            missing = [c for c in columns if c not in available]
-            if missing:
-                reference = stored.reference
-                raise ArtifactError(
-                    f"Column(s) {missing} are not in {reference.uri} ({reference.summary}); "
-                    f"available: {available[:50]}"
-                )
-            table = parquet.read(columns=list(columns), use_pandas_metadata=True)
+        file_format = table_formats.of(stored.reference)
+        with file_format.open(stored, pre_buffer=True) as reader:
+            names = table_formats.checked_columns(file_format.schema(reader), columns, stored.reference)
+            table = file_format.read_columns(reader, names)
         return self.from_arrow(table, stored.reference)
 
     def iter_batches(
         self, stored: StoredObject, batch_size: int, columns: Sequence[str] | None
     ) -> Iterator[pa.RecordBatch]:
-        # Row group by row group: memory stays around one row group.
-        with _parquet(stored, pre_buffer=False) as parquet:
-            yield from parquet.iter_batches(
-                batch_size=batch_size, columns=list(columns) if columns else None, use_threads=False
-            )
+        file_format = table_formats.of(stored.reference)
+        with file_format.open(stored, pre_buffer=False) as reader:
+            yield from file_format.iter_batches(reader, batch_size, list(columns) if columns else None)
 
     def read_preview(self, stored: StoredObject) -> dict[str, Any] | None:
-        """Schema, row and row-group counts from the footer and the first rows (first row group only).
+        """Schema and row count, and the first rows (read from the first part of the table only).
 
         No statistics: they would describe the rows read, not the table.
         """
-        import pyarrow as pa
-
         from airflow_mlops_provider.artifacts.previews import MAX_COLUMNS, MAX_ROWS, table_preview
 
-        with _parquet(stored, pre_buffer=False) as parquet:
-            metadata, schema = parquet.metadata, parquet.schema_arrow
+        file_format = table_formats.of(stored.reference)
+        with file_format.open(stored, pre_buffer=False) as reader:
+            schema = file_format.schema(reader)
             shown = schema.names[:MAX_COLUMNS]
-            head = schema.empty_table().select(shown)
-            if metadata.num_row_groups:
-                batches = parquet.iter_batches(
-                    batch_size=MAX_ROWS, row_groups=[0], columns=shown, use_threads=False
-                )
-                first = next(iter(batches), None)
-                if first is not None:
-                    head = pa.Table.from_batches([first])
+            head, parts = file_format.head(reader, shown, MAX_ROWS)
+            rows = stored.reference.details.get("rows")
         preview = table_preview(head.to_pandas(), stats=False)
         preview.update(
-            rows=metadata.num_rows,
+            rows=rows,
             columns=len(schema.names),
-            row_groups=metadata.num_row_groups,
+            **parts,
             schema=[{"name": name, "dtype": str(schema.field(name).type)} for name in shown],
             truncated_columns=len(schema.names) > MAX_COLUMNS,
         )
         return preview
 
 
-class ArrowTableSerializer(_ParquetSerializer):
+class ArrowTableSerializer(_ArrowTableFamily):
     name = "arrow.table"
     types = ("pyarrow.lib.Table",)
 
@@ -220,7 +155,7 @@ class ArrowTableSerializer(_ParquetSerializer):
         return table
 
 
-class PandasDataFrameSerializer(_ParquetSerializer):
+class PandasDataFrameSerializer(_ArrowTableFamily):
     name = "pandas.dataframe"
     types = ("pandas.core.frame.DataFrame",)
 
@@ -240,7 +175,7 @@ class PandasDataFrameSerializer(_ParquetSerializer):
                 {**(table.schema.metadata or {}), _EXACT_KEY: json.dumps(plan).encode()}
             )
         if len(value) == 0:
-            # Parquet keeps categories in the data's dictionary pages: an empty frame has none.
+            # A file keeps a column's categories with its values: an empty frame has none.
             table = table.replace_schema_metadata(
                 {**(table.schema.metadata or {}), _EMPTY_CATEGORIES_KEY: _categories_of(value)}
             )
@@ -304,7 +239,7 @@ class PandasSeriesSerializer(PandasDataFrameSerializer):
         return value.to_frame(name=str(value.name) if value.name is not None else "value")
 
 
-class PolarsDataFrameSerializer(_ParquetSerializer):
+class PolarsDataFrameSerializer(_ArrowTableFamily):
     name = "polars.dataframe"
     types = ("polars.dataframe.frame.DataFrame",)
 
@@ -328,7 +263,7 @@ class PolarsDataFrameSerializer(_ParquetSerializer):
         return super().library_versions(value) | {"polars": pl.__version__}
 
 
-class ArrowStreamSerializer(_ParquetSerializer):
+class ArrowStreamSerializer(_ArrowTableFamily):
     """A ``pyarrow.RecordBatchReader``: written batch by batch, so a task can emit a table larger
     than its memory. It reads back as a ``pyarrow.Table`` (or stream it with an ``ArtifactRef``)."""
 
@@ -336,56 +271,49 @@ class ArrowStreamSerializer(_ParquetSerializer):
     types = ("pyarrow.lib.RecordBatchReader",)
     preview_from_value = False  # write() consumes the stream
 
-    def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
-        import pyarrow.parquet as pq
+    def format_for(self, value: Any, settings: ArtifactSettings) -> Format:
+        return self._format(value, settings).format
 
-        rows = nbytes = 0
-        with pq.ParquetWriter(
-            sink, value.schema, compression=_compression(settings), write_page_checksum=True
-        ) as writer:
-            for batch in value:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-                nbytes += batch.nbytes
+    @staticmethod
+    def _format(value: Any, settings: ArtifactSettings) -> table_formats.TableFormat:
+        """Arrow IPC unless a dictionary sits inside a nested column: its dictionaries cannot be
+        grown batch by batch (:class:`~.table_formats._GrowingDictionaries` handles top-level ones)."""
+        chosen = table_formats.chosen(settings)
+        if chosen is table_formats.ARROW and any(_nested_dictionary(f.type) for f in value.schema):
+            return table_formats.PARQUET
+        return chosen
+
+    def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
+        rows, nbytes, extra = self._format(value, settings).write_stream(value, sink, settings)
         dtypes = {field.name: str(field.type) for field in value.schema}
         return {
             "rows": rows,
             "columns": len(dtypes),
             "dtypes": dict(list(dtypes.items())[:_MAX_DTYPES_IN_SUMMARY]),
             "memory_bytes": nbytes,
-            **footer_sidecar(writer.writer.metadata),
+            **extra,
         }
 
     def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
         return table
 
     def describe(self, value_type: str, details: dict[str, Any]) -> str:
-        return f"Table {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns (Parquet)"
+        return f"Table {details.get('rows', 0):,} rows x {details.get('columns', 0):,} columns"
 
     def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
         return None  # write() consumed the stream; read_preview() reads the stored table back
 
 
-@contextlib.contextmanager
-def _parquet(stored: StoredObject, *, pre_buffer: bool) -> Iterator[pq.ParquetFile]:
-    """The Parquet file, its footer read from the sidecar copy when one matches its recorded hash.
-
-    Without the copy the object's size is checked when it is opened; with it, size lookup and footer
-    read are skipped and other bytes show up as a failed page checksum or structure, explained by
-    ``stored.read_failed``.
-    """
+def _nested_dictionary(arrow_type: Any) -> bool:
+    """A dictionary type inside a nested type (list, struct, map)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    footer = stored.sidecar(FOOTER_SIDECAR)
-    metadata = None if footer is None else pq.read_metadata(pa.BufferReader(footer))
-    try:
-        with stored.open(trust_size=metadata is not None) as raw:
-            yield pq.ParquetFile(
-                raw, metadata=metadata, page_checksum_verification=True, pre_buffer=pre_buffer
-            )
-    except (OSError, pa.ArrowException) as err:
-        raise stored.read_failed(err, "Parquet") from err
+    if pa.types.is_dictionary(arrow_type):
+        return False  # top level: handled
+    return any(
+        pa.types.is_dictionary(arrow_type.field(i).type) or _nested_dictionary(arrow_type.field(i).type)
+        for i in range(getattr(arrow_type, "num_fields", 0))
+    )
 
 
 def _categories_of(frame: Any) -> bytes:
@@ -418,7 +346,7 @@ def _restore_categories(frame: Any, raw: bytes) -> Any:
     return frame
 
 
-# -- exactness: what Parquet (through Arrow) cannot give back by itself ------------------------------
+# -- exactness: what Arrow (so Parquet and Arrow IPC) cannot give back by itself ---------------------
 #
 # pyarrow's pandas metadata keeps dtypes, index and categories, but not everything: an object column
 # comes back as ``str`` (or int64, float64, lists...), its missing values as NaN whatever marker the
