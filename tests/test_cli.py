@@ -88,10 +88,10 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     extract = items[("extract", "return_value", "")]
     assert extract["uri"] == uri["extract"] and extract["status"] == "ok" and not extract["inline"]
     assert extract["execution"]["code_hash"] == code_hash["extract"]
-    assert extract["details"]["rows"] == 120 and extract["media_type"] == "application/vnd.apache.parquet"
+    assert extract["details"]["rows"] == 120 and extract["media_type"] == "application/vnd.apache.arrow.file"
     assert items[("summary", "return_value", "")]["inline"] is True
     assert items[("summary", "return_value", "")]["value"] == {"status": "ok", "rows": 120}
-    assert items[("shards", "return_value", "[1]")]["format"] == "parquet"
+    assert items[("shards", "return_value", "[1]")]["format"] == "arrow"
     assert not any(key.startswith("mlops.") for _, key, _ in items)
 
     # show URI: a table's manifest, then the preview the ML view shows: schema, statistics, first rows.
@@ -113,14 +113,14 @@ def test_artifact_commands(store: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert [line.split()[1] for line in head[2:22]] == [str(i) for i in range(20)] and len(head) == 22
 
     # get DAG_ID RUN_ID TASK_ID: the verified data object.
-    dest = tmp_path / "extract.parquet"
+    dest = tmp_path / "extract.arrow"
     proc = airflow("mlops", "artifacts", "get", DAG, run, "extract", "-o", str(dest))
     assert proc.returncode == 0, proc.stderr[-3000:]
     sha = result.row("extract")["sha256"]
     size = f"{result.row('extract')['size_bytes']:,}"
     assert proc.stdout.strip() == f"Saved {uri['extract']} to {dest} ({size} bytes, sha256 {sha} verified)."
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == sha
-    assert pd.read_parquet(dest).shape == (120, 4)
+    assert pd.read_feather(dest).shape == (120, 4)  # an Arrow IPC file (Feather v2)
 
     # lineage URI: train <- features <- extract, with code hashes and params.
     proc = airflow("mlops", "lineage", uri["train"])
@@ -240,7 +240,7 @@ def test_show_reads_a_bounded_preview_back_when_none_was_stored(
     batches = [
         pa.record_batch({f"c{i}": list(range(n, n + 1000)) for i in range(120)}) for n in (0, 1000, 2000)
     ]
-    stream = pa.RecordBatchReader.from_batches(batches[0].schema, batches)  # one row group per batch
+    stream = pa.RecordBatchReader.from_batches(batches[0].schema, batches)  # one record batch each
     manager = ArtifactManager()
     row = manager.dump(stream, Producer("adhoc", "run", "wide", -1, "return_value", 1))
     assert not manager.store.exists(Reference.from_row(row).preview_uri)
@@ -248,11 +248,11 @@ def test_show_reads_a_bounded_preview_back_when_none_was_stored(
     assert code == 0, err
     preview = json.loads(out)["preview"]
     assert preview["kind"] == "table" and preview["rows"] == 3000 and preview["columns"] == 120
-    assert preview["row_groups"] == 3 and preview["stats"] == {} and preview["truncated_columns"]
+    assert preview["batches"] == 3 and preview["stats"] == {} and preview["truncated_columns"]
     assert preview["schema"] == [{"name": f"c{i}", "dtype": "int64"} for i in range(100)]
     assert [r[1] for r in preview["head"]] == list(range(50))  # after the (unnamed) index cell
     code, out, _ = cli(capsys, "mlops", "artifacts", "show", row["uri"])
-    assert "Preview (table): 3,000 rows x 120 columns, 3 row group(s)" in out
+    assert "Preview (table): 3,000 rows x 120 columns, 3 record batch(es)" in out
     assert "... 20 more columns" in out and "first 20 of 3,000 rows:" in out
 
 

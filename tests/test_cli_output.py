@@ -166,12 +166,12 @@ def test_get_into_a_folder_never_writes_outside_it(
 
     # A name that is a symlink leading out of the folder is refused too; a plain name still works.
     good = result.row("extract")
-    target = outside / "elsewhere.parquet"
+    target = outside / "elsewhere.arrow"
     target.write_bytes(b"keep me")
-    (downloads / "0.parquet").symlink_to(target)
+    (downloads / "0.arrow").symlink_to(target)
     code, _, err = cli(capsys, "mlops", "artifacts", "get", good["uri"], "-o", str(downloads), "--force")
     assert code == 1 and "outside" in err and target.read_bytes() == b"keep me"
-    (downloads / "0.parquet").unlink()
+    (downloads / "0.arrow").unlink()
     code, out, err = cli(capsys, "mlops", "artifacts", "get", good["uri"], "-o", str(downloads))
     assert code == 0, err
-    assert (downloads / "0.parquet").stat().st_size == good["size_bytes"]
+    assert (downloads / "0.arrow").stat().st_size == good["size_bytes"]

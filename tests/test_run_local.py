@@ -70,7 +70,7 @@ def test_sql_sources_are_limited_and_only_the_scratch_root_is_written(
     assert list(frame["id"]) == list(range(7))
     (summary,) = records.xcoms(DAG, run.run_id, "summarize", key="return_value")
     assert summary.value == {"rows": 7, "total": float(orders()["amount"].head(7).sum())}
-    assert any(scratch.rglob("*.parquet")), "the extract's table is in the scratch root"
+    assert any(scratch.rglob("*.arrow")), "the extract's table is in the scratch root"
     assert store_objects() == before, "nothing was written to the configured store"
     assert ArtifactManager.configured().settings.artifact_root == store, "the configured root is back"
 

@@ -301,7 +301,7 @@ def test_round_trip_then_append_doubles_and_replace_replaces(warehouse: Warehous
     assert first.row("append") == {"table": "orders_enriched", "rows": 5, "conn_id": CONN_ID}
     assert first.row("snapshot") == {"table": "orders_enriched_snapshot", "rows": 5, "conn_id": CONN_ID}
     extracted = first.row("extract")  # the DataFrame went to XCom as an artifact, not inline
-    assert "parquet" in json.dumps(extracted).lower(), extracted
+    assert extracted["__mlops__"] == "artifact" and extracted["format"] == "arrow", extracted
     assert_same_rows(warehouse.read("orders_enriched"), expected)
     assert_same_rows(warehouse.read("orders_enriched_snapshot"), expected)
     assert_same_rows(warehouse.read("orders_enriched_once"), expected)

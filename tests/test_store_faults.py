@@ -171,7 +171,7 @@ def test_full_disk_is_a_store_error_and_leaves_nothing(
         manager.dump(_frame(200_000), PRODUCER)
     message = str(err.value)
     assert "no space left on the device" in message and root in message, message
-    assert "/0.parquet" in message, message  # the URI of the object being written
+    assert "/0.arrow" in message, message  # the URI of the object being written
     assert "Serializer" not in message and "Register a serializer" not in message, message
     assert isinstance(err.value.__cause__, OSError) and err.value.__cause__.errno == errno.ENOSPC
     left = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
@@ -201,7 +201,7 @@ def test_s3_server_killed_mid_upload(monkeypatch: pytest.MonkeyPatch) -> None:
         assert killed, "the server was not killed during the upload"
         print(f"killed mid-upload: failed {time.monotonic() - killed[0]:.1f} s after the kill")
         message = str(err.value)
-        assert root in message and "'doomed_s3'" in message and "/0.parquet" in message, message
+        assert root in message and "'doomed_s3'" in message and "/0.arrow" in message, message
         assert "connection to the store lost or refused" in message, message
         assert "Serializer" not in message and not isinstance(err.value, UnsupportedTypeError), message
     finally:

@@ -378,7 +378,7 @@ def test_task_page_shows_manifest_code_and_trend(ui: dict[str, Any]) -> None:
     run_id = ui["runs"]["shop"].run_id
     data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame?map_index=-1").json()
     (artifact,) = data["artifacts"]
-    assert artifact["format"] == "parquet" and len(artifact["sha256"]) == 64
+    assert artifact["format"] == "arrow" and len(artifact["sha256"]) == 64
     assert artifact["manifest"]["execution"]["code_hash"]
     assert "def make_frame" in data["code"] and "manifest" in data["code_origin"]
     assert data["tasks"][0]["peak_rss_mb"] > 0 and data["trend"]["duration"]

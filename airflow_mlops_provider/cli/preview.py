@@ -55,6 +55,8 @@ def _table(preview: dict[str, Any]) -> list[str]:
     shape = f"{preview.get('rows', 0):,} rows x {preview.get('columns', 0):,} columns"
     if "row_groups" in preview:
         shape += f", {preview['row_groups']} row group(s)"
+    elif "batches" in preview:
+        shape += f", {preview['batches']} record batch(es)"
     schema = preview.get("schema") or []
     stats = preview.get("stats") or {}
     headers = ["NAME", "DTYPE", *(["NULLS", "SUMMARY"] if stats else [])]
