@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_xcom import BUCKET, DataGenerator, MotoServer, git_state, machine_info  # noqa: E402
+from bench_xcom import BUCKET, DataGenerator, MotoServer, git_state, machine_info
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -254,7 +254,9 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
     frames = {"string": DataGenerator().frame(rows), "float": float_frame(rows)}
     results: dict[str, Any] = {}
     for frame_name, df in frames.items():
-        samples: dict[str, dict[str, list[float]]] = {n: {"write": [], "read": [], "rt": []} for n in contenders}
+        samples: dict[str, dict[str, list[float]]] = {
+            n: {"write": [], "read": [], "rt": []} for n in contenders
+        }
         info: dict[str, dict[str, Any]] = {n: {} for n in contenders}
         order = list(contenders)
         for repeat in range(repeats + 1):  # repeat 0 warms up (imports, first allocations)
@@ -262,7 +264,7 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
             for name in order:
                 contender = contenders[name]
                 gc.collect()
-                write_s, handle = _timed(lambda c=contender: c.write(df, repeat))
+                write_s, handle = _timed(lambda c=contender, d=df, n=repeat: c.write(d, n))
                 read_s, back = _timed(lambda c=contender, h=handle: c.read(h))
                 if repeat == 0:
                     info[name] = {"equal": _equal(df, back), "bytes": contender.stored_bytes(handle)}
@@ -287,7 +289,11 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
 
 
 def bench_small(workdir: Path, rows: int, blocks: int, per_block: int) -> dict[str, Any]:
-    contenders: dict[str, Contender] = {"mlops": MlopsBackend(), "common-io": CommonIo(), "default": Default()}
+    contenders: dict[str, Contender] = {
+        "mlops": MlopsBackend(),
+        "common-io": CommonIo(),
+        "default": Default(),
+    }
     df = DataGenerator().frame(rows)
     writes: dict[str, list[float]] = {n: [] for n in contenders}
     reads: dict[str, list[float]] = {n: [] for n in contenders}
@@ -363,7 +369,9 @@ def render(report: dict[str, Any]) -> str:
     lines: list[str] = []
     large = report.get("large")
     if large:
-        lines.append("| frame | contender | write s (med) | read s (med) | round trip s min / med | MB | equal |")
+        lines.append(
+            "| frame | contender | write s (med) | read s (med) | round trip s min / med | MB | equal |"
+        )
         lines.append("|---|---|---:|---:|---:|---:|---|")
         for frame, rows in large.items():
             for name, r in rows.items():

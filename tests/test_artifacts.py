@@ -9,6 +9,8 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_mlops_provider import (
     ArtifactIntegrityError,
@@ -377,3 +379,42 @@ def test_previews_are_computed_at_write_time_and_bounded(manager, producer) -> N
 
     array = Reference.from_row(manager.dump(np.arange(12).reshape(3, 4), producer))
     assert json.loads(manager.store.get_bytes(array.preview_uri))["stats"]["max"] == 11.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(st.integers(0, 600_000), st.integers(0, 2**32)), max_size=8),
+    reuse=st.booleans(),
+)
+def test_a_writes_hashes_are_those_of_its_bytes(sizes: list[tuple[int, int]], reuse: bool) -> None:
+    """Past the first MiB the hashes run in threads of their own: they must still cover exactly the
+    bytes written, in order, even when the writer reuses its buffer as soon as write() returns."""
+    import hashlib
+    import io
+    import random
+    import time
+
+    from airflow_mlops_provider.artifacts.chunks import ChunkDigests, parse_sidecar
+    from airflow_mlops_provider.artifacts.store import HashingWriter
+
+    class SlowDigests(ChunkDigests):  # its pass lags behind the writer, as under load
+        def update(self, view: memoryview) -> None:
+            time.sleep(0.002)
+            super().update(view)
+
+    sink, digests = io.BytesIO(), SlowDigests(chunk_bytes=1 << 18)
+    writer = HashingWriter(sink, digests)
+    pieces = [random.Random(seed).randbytes(size) for size, seed in sizes]
+    buffer = bytearray(600_000)
+    for piece in pieces:
+        if reuse:
+            buffer[: len(piece)] = piece
+            writer.write(memoryview(buffer)[: len(piece)])
+            buffer[: len(piece)] = b"\xff" * len(piece)  # what a writer reusing its buffer does next
+        else:
+            writer.write(piece)
+    data = b"".join(pieces)
+    assert writer.sha256 == hashlib.sha256(data).hexdigest() and sink.getvalue() == data
+    _, chunk_digests = parse_sidecar(digests.sidecar(), len(data))
+    expected = [hashlib.sha256(data[i : i + (1 << 18)]).digest() for i in range(0, len(data), 1 << 18)]
+    assert chunk_digests == expected

@@ -35,6 +35,33 @@ def test_top_values_are_the_five_most_frequent_ties_in_order_of_appearance() -> 
     assert ids["stats"]["id"]["distinct"] == 1000 and ids["stats"]["id"]["top"][0] == ["id-0", 1]
 
 
+def test_large_columns_are_counted_on_a_sample_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting a million distinct strings costs more than writing them: above SAMPLE_ROWS rows the
+    top values, distinct counts and histogram counts come from an evenly spaced sample, recorded with
+    the entry; nulls, min, max, mean and std still cover every row."""
+    from airflow_mlops_provider.artifacts import previews
+
+    monkeypatch.setattr(previews, "SAMPLE_ROWS", 100)
+    n = 1000
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series([f"id-{i}" for i in range(n)], dtype="str"),
+            "kind": pd.Series(["a" if i % 10 else None for i in range(n)], dtype="str"),
+            "x": np.arange(n, dtype="float64"),
+        }
+    )
+    stats = table_preview(frame)["stats"]
+    assert stats["id"]["sampled_rows"] == 100 and stats["id"]["distinct"] == 100
+    assert stats["id"]["top"][0] == ["id-0", 1] and stats["id"]["top"][1] == ["id-10", 1]  # evenly spaced
+    assert stats["kind"]["nulls"] == 100  # every row
+    assert stats["x"]["max"] == n - 1 and stats["x"]["mean"] == (n - 1) / 2  # every row
+    histogram = stats["x"]["histogram"]  # over the whole range, counting the sample's rows
+    assert histogram["edges"][0] == 0 and histogram["edges"][-1] == n - 1 and sum(histogram["counts"]) == 100
+    assert stats["x"]["sampled_rows"] == 100
+    small = table_preview(frame.head(100))["stats"]
+    assert "sampled_rows" not in small["id"] and small["id"]["distinct"] == 100
+
+
 def test_numeric_columns_get_a_histogram_of_their_finite_values() -> None:
     values = np.concatenate([np.arange(90, dtype="float64"), [np.nan, np.inf], np.full(8, 89.0)])
     stats = table_preview(pd.DataFrame({"x": values}))["stats"]["x"]

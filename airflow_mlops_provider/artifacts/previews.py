@@ -21,6 +21,11 @@ MAX_PREVIEW_BYTES = 300_000
 THUMBNAIL_PIXELS = 256
 TOP_VALUES = 5
 HISTOGRAM_BINS = 10
+#: Above this many rows, the histogram of a numeric column and the top values and distinct count of
+#: a text or object column are counted on an evenly spaced sample of this many rows (recorded as
+#: ``sampled_rows``): counting a million distinct strings costs more than writing them. Every other
+#: statistic (nulls, min, max, mean, std, the histogram's range) covers all rows.
+SAMPLE_ROWS = 100_000
 
 
 def _cell(value: Any) -> Any:
@@ -48,12 +53,11 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _histogram(finite: Any) -> dict[str, list[Any]]:
-    """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum: ``edges`` (one more
-    than ``counts``). A constant column gets one bin."""
+def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
+    """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum (``low``, ``high``)
+    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin."""
     import numpy as np
 
-    low, high = float(finite.min()), float(finite.max())
     if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
         return {}
     bins = 1 if low == high else HISTOGRAM_BINS
@@ -106,8 +110,10 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
 
     Statistics: nulls for every column; min/max/mean/std and a ``HISTOGRAM_BINS``-bin histogram for
     numbers; the ``TOP_VALUES`` most frequent values with their counts for categorical, bool, text
-    and object columns (text and object columns also get their ``distinct`` count). ``stats=False``
-    leaves them out, for a frame that holds only part of the table.
+    and object columns (text and object columns also get their ``distinct`` count). In tables of
+    more than :data:`SAMPLE_ROWS` rows, histogram counts, top values and distinct counts come from a
+    sample of that many rows. ``stats=False`` leaves them out, for a frame that holds only part of
+    the table.
     """
     import numpy as np
     import pandas as pd
@@ -121,18 +127,21 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
             values = series.to_numpy(dtype="float64", na_value=np.nan)
             finite = values[np.isfinite(values)]
             if finite.size:
+                low, high = float(finite.min()), float(finite.max())
                 with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
-                    entry.update(
-                        min=_number(finite.min()),
-                        max=_number(finite.max()),
-                        mean=_number(finite.mean()),
-                        std=_number(finite.std()),
-                        **_histogram(finite),
-                    )
+                    entry.update(min=_number(low), max=_number(high), mean=_number(finite.mean()))
+                    entry.update(std=_number(finite.std()))
+                if finite.size > SAMPLE_ROWS:  # the bins span all rows, the counts a sample
+                    finite = finite[np.linspace(0, finite.size - 1, SAMPLE_ROWS).astype(np.int64)]
+                    entry["sampled_rows"] = SAMPLE_ROWS
+                entry.update(_histogram(finite, low, high))
         elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
             counts = series.value_counts(dropna=True).head(TOP_VALUES)
             entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
         elif isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
+            if len(series) > SAMPLE_ROWS:
+                series = series.iloc[np.linspace(0, len(series) - 1, SAMPLE_ROWS).astype(np.int64)]
+                entry["sampled_rows"] = SAMPLE_ROWS
             entry.update(_top_values(series))
         summaries[str(name)] = entry
     head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]

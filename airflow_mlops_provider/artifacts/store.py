@@ -15,6 +15,8 @@ import errno
 import hashlib
 import os
 import posixpath
+import queue
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,7 +32,7 @@ from airflow_mlops_provider.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from fsspec import AbstractFileSystem
 
@@ -99,8 +101,44 @@ def _modified(details: dict[str, Any]) -> datetime | None:
     return None
 
 
+#: Bytes written before hashing moves to threads of its own (below it a thread costs more).
+_HASH_IN_THREADS_FROM = 1 << 20
+
+
+class _HashLane:
+    """One hash pass in a thread of its own, fed in order, so the writer does not wait for it."""
+
+    def __init__(self, update: Callable[[memoryview], Any]) -> None:
+        self._update = update
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)  # bounds what is held
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mlops-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._update(memoryview(item))
+                except BaseException as err:  # re-raised by finish()
+                    self._error = err
+
+    def put(self, item: bytes) -> None:
+        self._queue.put(item)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class HashingWriter:
     """A write-only stream that hashes and counts what passes through it.
+
+    Past the first MiB the hash passes (the object's sha256 and, for tables, the chunk digests) run
+    in threads of their own, in order, on copies of what was written: the serializer's next buffers
+    are encoded meanwhile. :meth:`finish` waits for them.
 
     The first error the store's stream raises is kept in :attr:`failure`: a serializer may wrap it
     in its own error (or swallow it), and the store still reports it as the store fault it is.
@@ -110,6 +148,7 @@ class HashingWriter:
         self._raw = raw
         self._chunks = chunks
         self._sha = hashlib.sha256()
+        self._lanes: list[_HashLane] | None = None
         self.size = 0
         self.closed = False
         self.failure: BaseException | None = None
@@ -123,11 +162,26 @@ class HashingWriter:
         except Exception as err:
             self.failure = err
             raise
-        self._sha.update(view)
-        if self._chunks is not None:
-            self._chunks.update(view)
         self.size += view.nbytes
+        if self._lanes is None and self.size >= _HASH_IN_THREADS_FROM:
+            passes = [self._sha.update] + ([self._chunks.update] if self._chunks is not None else [])
+            self._lanes = [_HashLane(update) for update in passes]
+        if self._lanes is None:
+            self._sha.update(view)
+            if self._chunks is not None:
+                self._chunks.update(view)
+        else:
+            # A copy unless immutable: a writer may reuse its buffer once write() returns.
+            item = data if type(data) is bytes else view.tobytes()
+            for lane in self._lanes:
+                lane.put(item)
         return view.nbytes
+
+    def finish(self) -> None:
+        """Wait for the hash passes still running (idempotent)."""
+        lanes, self._lanes = self._lanes, None
+        for lane in lanes or ():
+            lane.finish()
 
     def tell(self) -> int:
         return self.size
@@ -149,6 +203,7 @@ class HashingWriter:
 
     @property
     def sha256(self) -> str:
+        self.finish()
         return self._sha.hexdigest()
 
 
@@ -370,7 +425,10 @@ class ArtifactStore:
         writer = HashingWriter(raw, chunks)
         try:
             yield writer
+            writer.finish()
         except BaseException as err:
+            with contextlib.suppress(Exception):
+                writer.finish()
             self._abort(raw, target)
             if writer.failure is not None and not isinstance(err, ArtifactStoreError):
                 # The sink failed: whatever the serializer made of it, it is a store fault.

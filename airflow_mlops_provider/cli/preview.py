@@ -45,7 +45,8 @@ def _cell(value: Any) -> str:
 def _column_summary(stats: dict[str, Any]) -> str:
     facts = [f"{k} {_number(stats[k])}" for k in ("min", "max", "mean", "std") if stats.get(k) is not None]
     if "distinct" in stats:
-        facts.append(f"{stats['distinct']:,} distinct")
+        sample = f" in a sample of {stats['sampled_rows']:,} rows" if stats.get("sampled_rows") else ""
+        facts.append(f"{stats['distinct']:,} distinct{sample}")
     if stats.get("top"):
         facts.append("top " + ", ".join(f"{_cell(v)} ({n:,})" for v, n in stats["top"]))
     return "; ".join(facts)
