@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 SECTION = "mlops"
@@ -55,6 +56,16 @@ class ArtifactSettings:
     store_timeout_seconds: float = 60.0
 
     @classmethod
+    def current(cls) -> ArtifactSettings:
+        """The settings now, read from Airflow's config again only when an ``AIRFLOW__MLOPS__*``
+        variable, ``AIRFLOW_HOME`` or ``AIRFLOW_CONFIG`` changed: every XCom push and pull asks.
+
+        Like Airflow's own settings, edits to ``airflow.cfg`` are seen by processes started after.
+        """
+        key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_WATCHED)))
+        return _settings(key)
+
+    @classmethod
     def from_airflow_config(cls) -> ArtifactSettings:
         from airflow.providers.common.compat.sdk import conf
 
@@ -75,6 +86,14 @@ class ArtifactSettings:
             retention_days=conf.getint(SECTION, "retention_days", fallback=0),
             store_timeout_seconds=conf.getfloat(SECTION, "store_timeout_seconds", fallback=60.0),
         )
+
+
+_WATCHED = (f"AIRFLOW__{SECTION.upper()}__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
+
+
+@lru_cache(maxsize=8)
+def _settings(environment: tuple[tuple[str, str], ...]) -> ArtifactSettings:
+    return ArtifactSettings.from_airflow_config()
 
 
 def _choice(option: str, allowed: tuple[str, ...], default: str) -> str:

@@ -98,7 +98,7 @@ class ArtifactManager:
     @classmethod
     def configured(cls) -> ArtifactManager:
         """The manager for the current ``[mlops]`` config, shared per distinct config."""
-        return _configured(ArtifactSettings.from_airflow_config())
+        return _configured(ArtifactSettings.current())
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -515,7 +515,9 @@ class _ValueWriter:
         fmt = serializer.format_for(value, settings)
         data_url = f"{self.folder}/{index}{fmt.extension}"
         early_preview = (
-            _helpers().submit(self._preview, serializer, value, {}) if serializer.preview_from_value else None
+            _helpers().submit(self._preview, serializer, value, {})
+            if serializer.preview_aside(value)
+            else None
         )
         # Partial reads (columns, batches) check each chunk they fetch against these digests.
         digests = chunks.ChunkDigests() if isinstance(serializer, TableSerializer) else None

@@ -29,6 +29,11 @@ SAMPLE_ROWS = 100_000
 
 
 def _cell(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:  # the common cases first: a preview has hundreds of cells
+        return value if len(value) <= MAX_CELL else value[: MAX_CELL - 1] + "…"
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int,)) and not isinstance(value, bool):
@@ -55,13 +60,23 @@ def _number(value: Any) -> float | None:
 
 def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
     """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum (``low``, ``high``)
-    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin."""
+    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin.
+
+    The counts are ``numpy.histogram``'s (its equal-width path, edge corrections included) without
+    its checks, which cost more than the counting on a small column.
+    """
     import numpy as np
 
     if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
         return {}
     bins = 1 if low == high else HISTOGRAM_BINS
-    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if bins > 1 else (low, low + 1))
+    last = high if bins > 1 else low + 1
+    edges = np.linspace(low, last, bins + 1)
+    positions = ((finite - low) * (bins / (last - low))).astype(np.intp)
+    positions[positions == bins] -= 1
+    positions[finite < edges[positions]] -= 1
+    positions[(finite >= edges[positions + 1]) & (positions != bins - 1)] += 1
+    counts = np.bincount(positions, minlength=bins)
     return {"histogram": {"edges": [_number(e) for e in edges], "counts": [int(c) for c in counts]}}
 
 
@@ -115,47 +130,23 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     sample of that many rows. ``stats=False`` leaves them out, for a frame that holds only part of
     the table.
     """
-    import numpy as np
-    import pandas as pd
-
     columns = list(frame.columns[:MAX_COLUMNS])
     summaries: dict[str, dict[str, Any]] = {}
-    for name in columns if stats else ():
-        series = frame[name]
-        entry: dict[str, Any] = {"dtype": str(series.dtype), "nulls": int(series.isna().sum())}
-        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-            values = series.to_numpy(dtype="float64", na_value=np.nan)
-            finite = values[np.isfinite(values)]
-            if finite.size:
-                low, high = float(finite.min()), float(finite.max())
-                with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
-                    entry.update(min=_number(low), max=_number(high), mean=_number(finite.mean()))
-                    entry.update(std=_number(finite.std()))
-                if finite.size > SAMPLE_ROWS:  # the bins span all rows, the counts a sample
-                    finite = finite[np.linspace(0, finite.size - 1, SAMPLE_ROWS).astype(np.int64)]
-                    entry["sampled_rows"] = SAMPLE_ROWS
-                entry.update(_histogram(finite, low, high))
-        elif isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == bool:
-            counts = series.value_counts(dropna=True).head(TOP_VALUES)
-            entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
-        elif isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
-            if len(series) > SAMPLE_ROWS:
-                series = series.iloc[np.linspace(0, len(series) - 1, SAMPLE_ROWS).astype(np.int64)]
-                entry["sampled_rows"] = SAMPLE_ROWS
-            entry.update(_top_values(series))
-        summaries[str(name)] = entry
+    for position, name in enumerate(columns if stats else ()):
+        summaries[str(name)] = _column_stats(frame.iloc[:, position])
     head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
     index_names = [str(n) if n is not None else "" for n in head.index.names]
+    cells = [[_cell(v) for v in head.iloc[:, i]] for i in range(head.shape[1])]  # column by column
     rows = [
-        [_cell(i) for i in (idx if isinstance(idx, tuple) else (idx,))] + [_cell(v) for v in row]
-        for idx, row in zip(head.index, head.itertuples(index=False, name=None), strict=False)
+        [_cell(i) for i in (idx if isinstance(idx, tuple) else (idx,))] + [column[r] for column in cells]
+        for r, idx in enumerate(head.index)
     ]
     preview = {
         "kind": "table",
         "rows": len(frame),
         "columns": len(frame.columns),
         "index": index_names,
-        "schema": [{"name": str(n), "dtype": str(frame[n].dtype)} for n in columns],
+        "schema": [{"name": str(n), "dtype": str(t)} for n, t in zip(columns, frame.dtypes, strict=False)],
         "stats": summaries,
         "head": rows,
         "truncated_columns": len(frame.columns) > MAX_COLUMNS,
@@ -163,6 +154,43 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     while len(json.dumps(preview)) > MAX_PREVIEW_BYTES and preview["head"]:
         preview["head"] = preview["head"][: len(preview["head"]) // 2]
     return preview
+
+
+def _column_stats(series: Any) -> dict[str, Any]:
+    """The statistics of one column (see :func:`table_preview`)."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = series.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        entry: dict[str, Any] = {"dtype": str(dtype), "nulls": int(np.isnan(values).sum())}
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            low, high = float(finite.min()), float(finite.max())
+            with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
+                entry.update(min=_number(low), max=_number(high), mean=_number(finite.mean()))
+                entry.update(std=_number(finite.std()))
+            if finite.size > SAMPLE_ROWS:  # the bins span all rows, the counts a sample
+                finite = finite[np.linspace(0, finite.size - 1, SAMPLE_ROWS).astype(np.int64)]
+                entry["sampled_rows"] = SAMPLE_ROWS
+            entry.update(_histogram(finite, low, high))
+        return entry
+    entry = {"dtype": str(dtype), "nulls": int(series.isna().sum())}
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
+        labels = dtype.categories
+        entry["top"] = [[_cell(labels[i]), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
+    elif pd.api.types.is_bool_dtype(dtype):
+        counts = series.value_counts(dropna=True).head(TOP_VALUES)
+        entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
+    elif isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+        if len(series) > SAMPLE_ROWS:
+            series = series.iloc[np.linspace(0, len(series) - 1, SAMPLE_ROWS).astype(np.int64)]
+            entry["sampled_rows"] = SAMPLE_ROWS
+        entry.update(_top_values(series))
+    return entry
 
 
 def array_preview(array: Any) -> dict[str, Any]:

@@ -417,11 +417,15 @@ class ArtifactStore:
         with self._errors("write", url):
             fs = self.fs
             if self.is_local:
-                fs.makedirs(posixpath.dirname(path), exist_ok=True)
                 target = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+                try:
+                    raw = fs.open(target, "wb")
+                except FileNotFoundError:  # the folder's first object (the others skip a mkdir)
+                    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+                    raw = fs.open(target, "wb")
             else:
                 target = path
-            raw = fs.open(target, "wb")
+                raw = fs.open(target, "wb")
         writer = HashingWriter(raw, chunks)
         try:
             yield writer

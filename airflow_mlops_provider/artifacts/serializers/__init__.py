@@ -83,7 +83,8 @@ class Serializer(ABC):
     :cvar media_type: MIME type of the data object.
     :cvar uses_pickle: True if reading runs pickle (subject to ``allow_pickle`` and signing).
     :cvar preview_from_value: True if :meth:`preview` needs only the value, not ``write``'s
-        summary; the manager then computes the preview on a second thread while ``write`` runs.
+        summary; the manager then computes the preview on a second thread while ``write`` runs
+        (when :meth:`preview_aside` says the value is large enough for that to pay off).
     """
 
     name: ClassVar[str]
@@ -98,6 +99,12 @@ class Serializer(ABC):
     def accepts(self, value: Any, settings: ArtifactSettings) -> bool:
         """Finer check after the MRO matched (e.g. refuse object-dtype arrays)."""
         return True
+
+    def preview_aside(self, value: Any) -> bool:
+        """Whether to compute the preview on a second thread while :meth:`write` runs: only for a
+        value whose preview does not need ``write``'s summary and takes long enough to be worth
+        handing to a thread."""
+        return self.preview_from_value
 
     def format_for(self, value: Any, settings: ArtifactSettings) -> Format:
         """The format :meth:`write` will use for ``value``: the class's own unless the serializer

@@ -43,6 +43,7 @@ _PARQUET_GROUP_BYTES = 128 * 1024 * 1024
 # Arrow record batches: about 64 MiB of Arrow memory, what a streaming reader holds at a time.
 _ARROW_BATCH_BYTES = 64 * 1024 * 1024
 _MAX_ROWS_PER_PART = 1 << 20
+_SMALL_TABLE_BYTES = 1 << 20
 #: A copy of the Parquet footer stored beside the data (``<n>.footer.parquet``): a column read then
 #: needs no footer request. Artifacts written before it existed are read through their own footer.
 FOOTER_SIDECAR = "footer.parquet"
@@ -51,7 +52,7 @@ FOOTER_SIDECAR = "footer.parquet"
 def _rows_per_part(table: pa.Table, target_bytes: int) -> int:
     if table.num_rows == 0:
         return 1
-    per_row = max(1, table.nbytes // table.num_rows)
+    per_row = max(1, table.get_total_buffer_size() // table.num_rows)
     return int(min(max(target_bytes // per_row, 1024), _MAX_ROWS_PER_PART))
 
 
@@ -130,12 +131,12 @@ class ArrowIpcFormat(TableFormat):
     label = "Arrow IPC"
 
     @staticmethod
-    def _options(settings: ArtifactSettings) -> Any:
+    def _options(settings: ArtifactSettings, threads: bool = True) -> Any:
         import pyarrow.ipc as ipc
 
         codec = settings.arrow_compression
         return ipc.IpcWriteOptions(
-            compression=None if codec == "none" else codec, use_threads=True, emit_dictionary_deltas=True
+            compression=None if codec == "none" else codec, use_threads=threads, emit_dictionary_deltas=True
         )
 
     def write(self, table: pa.Table, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
@@ -144,11 +145,19 @@ class ArrowIpcFormat(TableFormat):
 
         if any(pa.types.is_dictionary(field.type) for field in table.schema):
             table = table.unify_dictionaries()  # a file holds one dictionary per column
+        small = table.get_total_buffer_size() < _SMALL_TABLE_BYTES
+        # A small table is encoded in memory on this thread and handed over in one write: its dozens
+        # of buffers would each cost a call, and threads cost more than they save.
+        out = pa.BufferOutputStream() if small else sink
         try:
-            with ipc.new_file(sink, table.schema, options=self._options(settings)) as writer:
+            with ipc.new_file(
+                out, table.schema, options=self._options(settings, threads=not small)
+            ) as writer:
                 writer.write_table(table, max_chunksize=_rows_per_part(table, _ARROW_BATCH_BYTES))
         except pa.ArrowNotImplementedError as err:
             raise SerializerDeclined(f"Arrow IPC cannot hold this table: {err}") from err
+        if small:
+            sink.write(out.getvalue())
         return {}
 
     def write_stream(

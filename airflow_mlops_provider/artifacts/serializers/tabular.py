@@ -10,6 +10,7 @@ exactly as it was, in either format.
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_mlops_provider.artifacts.serializers import (
@@ -62,6 +63,10 @@ class _ArrowTableFamily(TableSerializer):
 
     def format_for(self, value: Any, settings: ArtifactSettings) -> Format:
         return table_formats.chosen(settings).format
+
+    def preview_aside(self, value: Any) -> bool:
+        # A small table's statistics take less than handing them to a thread (and hold the GIL).
+        return self.preview_from_value and math.prod(getattr(value, "shape", None) or (0,)) >= _THREADED_CELLS
 
     def write(self, value: Any, sink: BinaryIO, settings: ArtifactSettings) -> dict[str, Any]:
         import pyarrow as pa
