@@ -14,6 +14,7 @@ collector), it is reset here. A worker runs one task per process, where this cha
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from airflow.providers.common.compat.sdk import hookimpl
@@ -25,7 +26,13 @@ class _TaskRuntimeListener:
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        from airflow_mlops_provider.artifacts.manager import ArtifactManager
+
         self.task_instance = task_instance
+        # The object store's client libraries load while the task runs, not at its first push; best
+        # effort: a broken configuration is reported by the first real use.
+        with contextlib.suppress(Exception):
+            ArtifactManager.configured().store.warm_up()
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:

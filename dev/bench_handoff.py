@@ -23,8 +23,10 @@ Parts:
 * ``small``: the backend's own share for a 1k-row frame (``serialize_value`` + ``deserialize_value``
   of each XCom backend, the default ``BaseXCom`` included), median per call over interleaved blocks.
 * ``fresh``: the first push of a 200-row frame in a fresh Python process (what each Airflow task
-  process pays once): pandas is imported and the frame built before the clock starts, then the
-  backend is imported and ``serialize_value`` runs. Local folder and S3 (moto on 127.0.0.1).
+  process pays once): Airflow's task runner (which imports the configured XCom backend) and pandas
+  are imported and the frame built before the clock starts, as in a task process; then
+  ``serialize_value`` runs. Measured at once, and after a task of one second (for the provider,
+  with the warm-up its listener starts when a task starts). Local folder and S3 (moto on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -322,19 +324,26 @@ def bench_small(workdir: Path, rows: int, blocks: int, per_block: int) -> dict[s
 
 
 _FRESH = r"""
-import sys, time, types, json
+import sys, time, json
 import pandas as pd
 import numpy as np
+import airflow.sdk.execution_time.task_runner  # every task process has it, with its XCom backend
+from airflow.sdk.execution_time.xcom import XCom as backend
 df = pd.DataFrame({"a": np.arange(200), "b": np.arange(200) * 0.5, "c": [f"s{i}" for i in range(200)]})
+if sys.argv[1] == "task":  # a task of one second: what runs between the task's start and its push
+    if "mlops" in backend.__module__:  # what the provider's listener does when the task starts
+        from airflow_mlops_provider.artifacts.manager import ArtifactManager
+        ArtifactManager.configured().store.warm_up()
+    time.sleep(1.0)
 start = time.perf_counter()
-if sys.argv[1] == "mlops":
-    from airflow_mlops_provider.xcom.backend import ArtifactXComBackend as backend
-else:
-    from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend as backend
 row = backend.serialize_value(df, key="return_value", task_id="t", dag_id="fresh", run_id="r", map_index=0)
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "modules": len(sys.modules)}))
 """
+_BACKENDS = {
+    "mlops": "airflow_mlops_provider.xcom.backend.ArtifactXComBackend",
+    "common-io": "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
+}
 
 
 def bench_fresh(workdir: Path, endpoint: str | None, repeats: int) -> dict[str, Any]:
@@ -345,19 +354,24 @@ def bench_fresh(workdir: Path, endpoint: str | None, repeats: int) -> dict[str, 
         if store == "s3":
             env["AIRFLOW__MLOPS__ARTIFACT_ROOT"] = f"s3://{BUCKET}/mlops"
             env["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH"] = f"s3://aws_default@{BUCKET}/common-io"
-        samples: dict[str, list[dict[str, Any]]] = {n: [] for n in FRESH}
+        cases = [(name, when) for name in FRESH for when in ("at once", "after a 1 s task")]
+        samples: dict[tuple[str, str], list[dict[str, Any]]] = {case: [] for case in cases}
         for repeat in range(repeats + 1):
-            for name in FRESH if repeat % 2 else reversed(FRESH):
+            for name, when in cases if repeat % 2 else reversed(cases):
                 proc = subprocess.run(
-                    [sys.executable, "-c", _FRESH, name], env=env, capture_output=True, text=True, timeout=300
+                    [sys.executable, "-c", _FRESH, "task" if when != "at once" else "push"],
+                    env={**env, "AIRFLOW__CORE__XCOM_BACKEND": _BACKENDS[name]},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 if proc.returncode != 0:
                     raise RuntimeError(proc.stderr[-3000:])
                 if repeat:  # repeat 0 fills the OS page cache
-                    samples[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    samples[(name, when)].append(json.loads(proc.stdout.strip().splitlines()[-1]))
         results[store] = {
-            name: {**_summary([s["seconds"] for s in runs]), "modules": runs[-1]["modules"]}
-            for name, runs in samples.items()
+            f"{name}, {when}": {**_summary([s["seconds"] for s in runs]), "modules": runs[-1]["modules"]}
+            for (name, when), runs in samples.items()
         }
     return results
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import posixpath
@@ -207,6 +208,16 @@ class HashingWriter:
         return self._sha.hexdigest()
 
 
+@functools.cache
+def _warm_up_s3() -> None:
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            import airflow.providers.amazon.aws.fs.s3  # noqa: F401
+            import s3fs  # noqa: F401
+
+    threading.Thread(target=run, name="mlops-warm-up", daemon=True).start()
+
+
 def _without_expect_continue(fs: Any) -> None:
     """Send uploads without ``Expect: 100-continue``: aiohttp waits for the ``100 Continue`` with no
     timeout at all, so a PUT to an endpoint that accepts the connection and never answers would hang
@@ -242,6 +253,12 @@ class ArtifactStore:
     def fs(self) -> AbstractFileSystem:
         with self._errors("connect to", self.root):
             scheme = self.root.split("://", 1)[0]
+            if scheme == "file":
+                # Not through ObjectStoragePath: resolving a filesystem loads every provider's
+                # filesystems first (the amazon provider's pulls in boto3: a tenth of a second).
+                from fsspec.implementations.local import LocalFileSystem
+
+                return LocalFileSystem()
             if scheme not in S3_SCHEMES:
                 return self._root_path.fs
             from airflow.sdk.io.fs import get_fs
@@ -258,6 +275,16 @@ class ArtifactStore:
             _without_expect_continue(fs)
             return fs
 
+    def warm_up(self) -> None:
+        """Import the remote store's client libraries on a background thread, once per process.
+
+        A task process imports s3fs, aiobotocore and the amazon provider's filesystem (about half a
+        second) at its first store request; started when the task starts, that overlaps with the
+        task's own work. The connection itself is still resolved on first use, by the task's thread.
+        """
+        if self.root.split("://", 1)[0] in S3_SCHEMES:
+            _warm_up_s3()
+
     @cached_property
     def is_local(self) -> bool:
         protocol = self.fs.protocol
@@ -266,7 +293,7 @@ class ArtifactStore:
 
     @cached_property
     def _root_fs_path(self) -> str:
-        if self.root.split("://", 1)[0] in S3_SCHEMES:
+        if self.root.split("://", 1)[0] in (*S3_SCHEMES, "file"):
             # Not through ObjectStoragePath: it would resolve the connection and build a second
             # filesystem (half a second in a fresh task process) only to split the URL.
             return self.fs._strip_protocol(self.root).rstrip("/")
