@@ -190,7 +190,7 @@ _values = st.recursive(
     ),
     max_leaves=6,
 )
-# Columns of one kind are the common case (and must stay Parquet); mixed ones are the hunt.
+# Columns of one kind are the common case (and must stay tables); mixed ones are the hunt.
 _homogeneous = st.one_of(
     st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=8),
     st.lists(st.one_of(st.just(float("nan")), st.text(max_size=6)), max_size=8),

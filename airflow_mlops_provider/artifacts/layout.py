@@ -7,7 +7,8 @@ path they found is. Paths are relative to the artifact root (``/``-separated, no
         <n><ext>                  the data object (absent when deduplicated)
         <n>.manifest.json         its manifest
         <n>.preview.json          its preview
-        <n>.footer.parquet        a copy of a Parquet footer (and other ``<n>.<suffix>`` sidecars)
+        <n>.footer.parquet        a copy of a Parquet footer (and other ``<n>.<suffix>`` sidecars, e.g.
+                                  ``<n>.chunks.sha256``, the chunk digests of a table)
         <n>.sha256-<hex>          zero-byte link to the shared object holding the bytes
     _cas/sha256/<hex[:2]>/<hex><ext>                     shared objects ([mlops] deduplicate)
     _snapshots/dag_id=<dag>/<snapshot id>.json           DAG structure snapshots

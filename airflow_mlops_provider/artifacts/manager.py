@@ -372,7 +372,7 @@ class StoredArtifact:
         """The data object as a seekable stream, refused if its size differs from the recorded one.
 
         ``trust_size`` skips the size lookup (one request on object stores) for readers that detect
-        other bytes themselves (a Parquet footer copy plus page checksums).
+        other bytes themselves (Parquet artifacts of earlier versions: a footer copy plus page checksums).
         """
         reference, store = self._reference, self._manager.store
         with self._manager.reading(reference):

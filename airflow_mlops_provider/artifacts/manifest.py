@@ -43,7 +43,8 @@ class Reference:
     :param uri: URL of the data object in its write folder (manifest and preview sit beside it).
     :param type: fully qualified class name of the value that was written.
     :param serializer: registry name of the serializer that wrote it.
-    :param format: storage format (``parquet``, ``npy``, ``json+zstd``, ``png``, ``cloudpickle``...).
+    :param format: storage format (``arrow``, ``parquet``, ``npy``, ``json+zstd``, ``png``,
+        ``cloudpickle``...).
     :param format_version: the serializer's format version when it wrote the bytes.
     :param size_bytes: size of the data object.
     :param sha256: hex SHA-256 of the data object.

@@ -591,7 +591,7 @@ class ArtifactStore:
     def open_read(self, url: str, size: int | None = None) -> BinaryIO:
         """A seekable binary stream for partial reads.
 
-        On object stores every read is one ranged request (no read-ahead cache): Parquet readers
+        On object stores every read is one ranged request (no read-ahead cache): table readers
         ask for exactly the column chunks they need and coalesce them, and the default 50 MB
         read-ahead would download most of the file for a one-column read. A known ``size`` saves
         the request that would look it up (a wrong one makes reads fail, never return other bytes).

@@ -147,7 +147,7 @@ def resolve_target(args: argparse.Namespace) -> tuple[str | None, XComEntry | No
         uri = target[0]
         if "://" not in uri:
             raise UsageError(
-                f"Expected an artifact URI (e.g. s3://bucket/prefix/dag_id=.../0.parquet) or DAG_ID RUN_ID "
+                f"Expected an artifact URI (e.g. s3://bucket/prefix/dag_id=.../0.arrow) or DAG_ID RUN_ID "
                 f"TASK_ID; got {uri!r}."
             )
         return uri, None

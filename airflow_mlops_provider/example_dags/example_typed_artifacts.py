@@ -1,7 +1,7 @@
 """A small ML pipeline passing a DataFrame, an array and a fitted model between tasks.
 
 There is no serialization, S3 or file code here: with ``ArtifactXComBackend`` configured, each
-return value is stored in its own format (Parquet, .npy, cloudpickle) and handed to the next task.
+return value is stored in its own format (Arrow IPC tables, .npy, cloudpickle) and handed to the next task.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def example_typed_artifacts():
 
     @task
     def labels(customers: Annotated[pd.DataFrame, Columns("churned")]) -> np.ndarray:
-        # Only the "churned" column is read from the stored Parquet file.
+        # Only the "churned" column is read from the stored table file.
         return customers["churned"].to_numpy()
 
     @task

@@ -2,7 +2,7 @@
 
 ``SqlExtractOperator`` runs a query on any connection whose hook is a common-sql ``DbApiHook``
 (Snowflake, PostgreSQL, SQLite, ...) and returns a pandas DataFrame, which the provider's XCom
-backend stores as a Parquet artifact. ``DataFrameLoadOperator`` writes a DataFrame to a table:
+backend stores as a table artifact. ``DataFrameLoadOperator`` writes a DataFrame to a table:
 Snowflake through the connector's ``write_pandas``, other databases through pandas ``to_sql`` in a
 single SQLAlchemy transaction, so a write that fails half-way leaves the table as it was.
 """
@@ -191,7 +191,7 @@ class SqlExtractOperator(BaseOperator):
     Works with any connection whose hook is a common-sql
     :class:`~airflow.providers.common.sql.hooks.sql.DbApiHook` (Snowflake, PostgreSQL, SQLite,
     MySQL, ...). The DataFrame is the task's return value: with this provider's XCom backend it is
-    stored as a Parquet artifact, and downstream tasks receive the DataFrame.
+    stored as a table artifact, and downstream tasks receive the DataFrame.
 
     :param sql: the query to run (templated), or a path to a template file ending in ``.sql``.
     :param conn_id: the Airflow connection to run it on (templated).

@@ -27,7 +27,7 @@ def get_manager() -> ArtifactManager:
 class ArtifactXComBackend(BaseXCom):
     """Stores each XCom value in its own format in the artifact store (see ``[mlops]`` config).
 
-    DataFrames and tables go to Parquet, arrays to ``.npy``, images to PNG, bytes as they are,
+    DataFrames and tables go to Arrow IPC (or Parquet), arrays to ``.npy``, images to PNG, bytes as they are,
     large JSON to zstd JSON, anything else to cloudpickle (optionally signed). Small JSON values stay
     inline in the XCom row. Parameters annotated :class:`~airflow_mlops_provider.ArtifactRef` (or
     ``Annotated[..., Columns(...)]``) receive lazy handles (or just those columns).
