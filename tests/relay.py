@@ -4,7 +4,9 @@ Put it in front of moto's S3 server (point the connection's ``endpoint_url`` at 
 and call :meth:`Relay.down`: open connections are cut and new ones are accepted and then never
 answered, as in a network partition, so clients see both "connection lost" and timeouts.
 :meth:`Relay.up` restores service. ``bytes_per_second`` caps each connection's bandwidth in each
-direction (a slow link). The relay only listens on 127.0.0.1 and only forwards to 127.0.0.1.
+direction (a slow link) and ``latency`` delays each request (a far one); the relay counts requests,
+bytes each way and the most connections busy at once, so a benchmark can show what a client did.
+The relay only listens on 127.0.0.1 and only forwards to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,11 +24,21 @@ class Relay:
 
     :param target_port: the port of the service on 127.0.0.1.
     :param bytes_per_second: bandwidth cap per connection and direction (``None``: no cap).
+    :param latency: seconds added before each request is forwarded (the first bytes a client sends
+        on a connection, or after the service answered on it).
     """
 
-    def __init__(self, target_port: int, *, bytes_per_second: float | None = None) -> None:
+    def __init__(
+        self, target_port: int, *, bytes_per_second: float | None = None, latency: float = 0.0
+    ) -> None:
         self.target = ("127.0.0.1", target_port)
         self.bytes_per_second = bytes_per_second
+        self.latency = latency
+        self.requests = 0
+        self.bytes_up = 0  # client to service
+        self.bytes_down = 0
+        self.busy = 0
+        self.peak_busy = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,15 +106,39 @@ class Relay:
                 continue
             upstream.settimeout(None)
             self._track(upstream)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            state = {"answered": True}  # a connection's next client bytes start a request
+            for source, sink, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, up, state), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.requests = self.bytes_up = self.bytes_down = 0
+            self.peak_busy = self.busy
+
+    def _pump(self, source: socket.socket, sink: socket.socket, up: bool, state: dict[str, bool]) -> None:
         try:
             while True:
                 data = source.recv(_CHUNK)
                 if not data:
                     break
+                with self._lock:
+                    if up and state["answered"]:  # a new request on this connection
+                        state["answered"] = False
+                        self.requests += 1
+                        self.busy += 1
+                        self.peak_busy = max(self.peak_busy, self.busy)
+                        new_request = True
+                    else:
+                        new_request = False
+                    if not up and not state["answered"]:
+                        state["answered"] = True
+                        self.busy -= 1
+                    if up:
+                        self.bytes_up += len(data)
+                    else:
+                        self.bytes_down += len(data)
+                if new_request and self.latency:
+                    time.sleep(self.latency)
                 began = time.monotonic()
                 sink.sendall(data)
                 if self.bytes_per_second:

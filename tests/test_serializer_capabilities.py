@@ -138,3 +138,29 @@ def test_the_preview_is_the_stored_one_or_read_back_by_the_serializer(manager, p
     assert pickled.serializer == "cloudpickle"
     manager.store.fs.rm(manager.store.fs_path(pickled.preview_uri))
     assert manager.preview(pickled) is None
+
+
+def test_streams_whose_batches_bring_their_own_dictionaries_round_trip(manager, producer) -> None:
+    """An Arrow IPC file holds one dictionary per column; a stream may send a new one with every
+    batch. Each batch is re-encoded against the dictionary so far (written as deltas), so every value
+    comes back; a dictionary inside a nested column cannot be grown that way, and such a stream is
+    written as Parquet instead."""
+    import pyarrow as pa
+
+    batches = [
+        pa.record_batch({"city": pa.array(names).dictionary_encode(), "n": list(range(len(names)))})
+        for names in (["oslo", "rome"], ["lima", "oslo", None], ["rome"], ["kyiv", "lima"])
+    ]
+    stream = pa.RecordBatchReader.from_batches(batches[0].schema, batches)
+    row = manager.dump(stream, producer)
+    assert row["format"] == "arrow"
+    back = manager.load(row)
+    assert back.column("city").to_pylist() == ["oslo", "rome", "lima", "oslo", None, "rome", "kyiv", "lima"]
+    streamed = [b.column(0).to_pylist() for b in manager.load_lazy(row).iter_batches(columns=["city"])]
+    assert streamed == [["oslo", "rome"], ["lima", "oslo", None], ["rome"], ["kyiv", "lima"]]
+
+    nested_type = pa.list_(pa.dictionary(pa.int32(), pa.string()))
+    nested = [pa.record_batch({"tags": pa.array([["a"], ["b", "a"]], nested_type)})]
+    row = manager.dump(pa.RecordBatchReader.from_batches(nested[0].schema, nested), producer)
+    assert row["format"] == "parquet"
+    assert manager.load(row).column("tags").to_pylist() == [["a"], ["b", "a"]]
