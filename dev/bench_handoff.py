@@ -120,33 +120,13 @@ class Mlops(Contender):
         self.manager.purge(handle)
 
 
-class CommonIo(Contender):
-    def __init__(self) -> None:
-        from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend
-
-        self.backend = XComObjectStorageBackend
-
-    def write(self, df: Any, n: int) -> Any:
-        return self.backend.serialize_value(
-            df, key="return_value", task_id="task", dag_id="bench", run_id="run", map_index=n
-        )
-
-    def read(self, handle: Any) -> Any:
-        return self.backend.deserialize_value(types.SimpleNamespace(value=handle))
-
-    def stored_bytes(self, handle: Any) -> int:
-        path = self.backend._get_full_path(handle)
-        return int(path.fs.size(path.path))
-
-    def delete(self, handle: Any) -> None:
-        self.backend._get_full_path(handle).unlink(missing_ok=True)
-
-
 class Default(Contender):
+    """An XCom backend class, through ``serialize_value`` / ``deserialize_value``."""
+
     def __init__(self) -> None:
         from airflow.sdk.bases.xcom import BaseXCom
 
-        self.backend = BaseXCom
+        self.backend: Any = BaseXCom
 
     def write(self, df: Any, n: int) -> Any:
         return self.backend.serialize_value(
@@ -161,6 +141,20 @@ class Default(Contender):
 
     def delete(self, handle: Any) -> None:
         pass
+
+
+class CommonIo(Default):
+    def __init__(self) -> None:
+        from airflow.providers.common.io.xcom.backend import XComObjectStorageBackend
+
+        self.backend = XComObjectStorageBackend
+
+    def stored_bytes(self, handle: Any) -> int:
+        path = self.backend._get_full_path(handle)
+        return int(path.fs.size(path.path))
+
+    def delete(self, handle: Any) -> None:
+        self.backend._get_full_path(handle).unlink(missing_ok=True)
 
 
 class MlopsBackend(Default):

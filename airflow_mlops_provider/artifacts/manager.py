@@ -410,12 +410,7 @@ class StoredArtifact:
         return io.BytesIO(self._manager.fetch(reference))
 
     def _bad_chunk(self, index: int) -> ArtifactIntegrityError:
-        reference = self._reference
-        return ArtifactIntegrityError(
-            f"The artifact {reference.uri} written by {reference.producer.describe()} does not match the "
-            f"hash recorded for its chunk {index} when it was written: it was modified or truncated in "
-            "the store; re-run the producing task."
-        )
+        return self._changed(f"hash recorded for its chunk {index} when it was written")
 
     def check(self) -> None:
         """The data object exists with the recorded size (one metadata request, nothing downloaded)."""
@@ -462,11 +457,17 @@ class StoredArtifact:
             return self._manager.store.size(self._reference.data_uri)
 
     def _wrong_size(self, size: int) -> ArtifactIntegrityError:
+        recorded = self._reference.size_bytes
+        return self._changed(
+            f"size recorded when it was written: it is {size} bytes in the store, {recorded} bytes were "
+            "recorded"
+        )
+
+    def _changed(self, what: str) -> ArtifactIntegrityError:
         reference = self._reference
         return ArtifactIntegrityError(
             f"The artifact {reference.uri} written by {reference.producer.describe()} does not match the "
-            f"size recorded when it was written: it is {size} bytes in the store, {reference.size_bytes} "
-            "bytes were recorded. It was modified or truncated; re-run the producing task."
+            f"{what}. It was modified or truncated in the store; re-run the producing task."
         )
 
 
