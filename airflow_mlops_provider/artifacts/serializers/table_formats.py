@@ -262,7 +262,8 @@ class _GrowingDictionaries:
         for i in self._columns:
             column = arrays[i]
             if i in self._so_far:
-                column = pa.chunked_array([self._so_far[i], column]).unify_dictionaries().chunk(1)
+                pair = pa.table({"c": pa.chunked_array([self._so_far[i], column])})
+                column = pair.unify_dictionaries().column(0).chunk(1)
             self._so_far[i] = column.slice(0, 0)
             arrays[i] = column
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
