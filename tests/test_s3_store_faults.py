@@ -17,6 +17,7 @@ import pytest
 from conftest import BIN, S3Server
 
 from airflow_mlops_provider import ArtifactNotFoundError, ArtifactStoreError
+from airflow_mlops_provider.artifacts import uploads
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
@@ -41,10 +42,14 @@ def s3_root(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     yield root
 
 
+@pytest.fixture(autouse=True)
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 5 MiB (S3's smallest): 6 MiB is a multipart upload with a part already sent."""
+    monkeypatch.setattr(uploads, "PART_BYTES", 5 * MiB)
+
+
 def _manager(root: str) -> ArtifactManager:
-    manager = ArtifactManager(ArtifactSettings(root, conn_id="aws_default", store_timeout_seconds=10))
-    manager.store.fs.default_block_size = 5 * MiB  # S3's smallest part: 6 MiB is a multipart upload
-    return manager
+    return ArtifactManager(ArtifactSettings(root, conn_id="aws_default", store_timeout_seconds=10))
 
 
 def _bucket_key(root: str) -> tuple[str, str]:
@@ -90,15 +95,19 @@ def _folder(producer: Producer, write_id: str) -> str:
 def test_failed_abort_never_commits_the_partial_object(
     s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The serializer fails after a part went up and the abort request fails too: the file object
-    must never be completed later (fsspec's ``close()``, also run by ``__del__``, commits)."""
+    """The serializer fails after a part went up and the abort request fails too: the upload must
+    never be completed later (an fsspec file's ``close()``, also run by ``__del__``, would commit)."""
     store = _manager(s3_root).store
     fs = store.fs
 
-    def abort_fails(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionError("connection lost while aborting")
+    call_s3 = fs.call_s3
 
-    monkeypatch.setattr(fs, "abort_mpu", abort_fails)
+    def abort_fails(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "abort_multipart_upload":
+            raise ConnectionError("connection lost while aborting")
+        return call_s3(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "call_s3", abort_fails)
     url = store.url(f"{_folder(TRY_1, 'aaaaaaaaaaaa')}/0.bin")
     with pytest.raises(RuntimeError, match="serializer failed"), store.open_write(url) as out:
         out.write(b"x" * (6 * MiB))  # one part uploaded
@@ -122,7 +131,7 @@ def test_failure_while_completing_aborts_the_upload(
         return call_s3(method, *args, **kwargs)
 
     monkeypatch.setattr(fs, "call_s3", failing_completion)
-    random_bytes = pd.DataFrame({"x": [os.urandom(64) for _ in range(120_000)]})  # ~8 MB of Parquet
+    random_bytes = pd.DataFrame({"x": [os.urandom(64) for _ in range(120_000)]})  # ~8 MB: 2 parts
     with pytest.raises(ArtifactStoreError) as err:
         manager.dump(random_bytes, TRY_1)
     assert s3_root in str(err.value) and "'aws_default'" in str(err.value)
@@ -298,3 +307,24 @@ def test_lazy_handle_to_a_deleted_object(store: str, producer: Producer, listed:
             read()
         message = str(err.value)
         assert row["uri"] in message and "task 'make'" in message, (name, message)
+
+
+def test_a_large_write_sends_its_parts_at_once(
+    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One S3 connection is slow; a large artifact goes up as several parts in flight at once
+    (s3fs's own file object sends them one after the other), and comes back byte for byte."""
+    from relay import Relay
+
+    with Relay(s3_server.port, latency=0.05) as relay:
+        connection = json.loads(s3_server.connection_uri())
+        connection["extra"]["endpoint_url"] = relay.url
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+        manager = _manager(s3_root)
+        data = os.urandom(31 * MiB)  # 6 full parts and a short last one
+        relay.reset_counters()
+        row = manager.dump(data, TRY_1)
+        assert relay.peak_busy >= 4, relay.peak_busy  # parts in flight together
+        assert relay.requests >= 8  # create, 7 parts, complete (then the manifest)
+        assert manager.load(row) == data
+    assert _uploads(s3_server, s3_root) == []

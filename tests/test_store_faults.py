@@ -18,6 +18,7 @@ import pytest
 from conftest import S3Server
 
 from airflow_mlops_provider import ArtifactStoreError, UnsupportedTypeError
+from airflow_mlops_provider.artifacts import uploads
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer, Reference
@@ -186,8 +187,8 @@ def test_s3_server_killed_mid_upload(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_DOOMED_S3", server.connection_uri())
         root = f"s3://{bucket}/artifacts"
         manager = ArtifactManager(ArtifactSettings(root, conn_id="doomed_s3", store_timeout_seconds=5))
-        fs = manager.store.fs
-        fs.default_block_size = 5 * 2**20  # multipart parts of 5 MiB: the upload is under way when killed
+        # Multipart parts of 5 MiB: the upload is under way (parts in flight) when the server dies.
+        monkeypatch.setattr(uploads, "PART_BYTES", 5 * 2**20)
         killed: list[float] = []
 
         def kill() -> None:
@@ -195,9 +196,18 @@ def test_s3_server_killed_mid_upload(monkeypatch: pytest.MonkeyPatch) -> None:
             server.proc.wait(10)
             killed.append(time.monotonic())
 
-        _limit_writes(monkeypatch, fs, limit=12 * 2**20, on_limit=kill)
+        write = uploads.ConcurrentUpload.write
+        written = [0]
+
+        def write_then_kill(self: uploads.ConcurrentUpload, data: Any) -> int:
+            written[0] += memoryview(data).nbytes
+            if written[0] > 12 * 2**20 and not killed:
+                kill()
+            return write(self, data)
+
+        monkeypatch.setattr(uploads.ConcurrentUpload, "write", write_then_kill)
         with pytest.raises(ArtifactStoreError) as err:
-            manager.dump(_frame(2_000_000), PRODUCER)  # ~32 MB of Parquet
+            manager.dump(_frame(2_000_000), PRODUCER)  # ~32 MB
         assert killed, "the server was not killed during the upload"
         print(f"killed mid-upload: failed {time.monotonic() - killed[0]:.1f} s after the kill")
         message = str(err.value)

@@ -450,6 +450,11 @@ class ArtifactStore:
                 except FileNotFoundError:  # the folder's first object (the others skip a mkdir)
                     fs.makedirs(posixpath.dirname(path), exist_ok=True)
                     raw = fs.open(target, "wb")
+            elif self.has_multipart_uploads:
+                from airflow_mlops_provider.artifacts.uploads import ConcurrentUpload
+
+                target = path
+                raw = ConcurrentUpload(fs, target)  # parts in parallel: s3fs sends one at a time
             else:
                 target = path
                 raw = fs.open(target, "wb")
