@@ -583,13 +583,19 @@ class ArtifactStore:
         """The whole object, in one request unless it is large.
 
         Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
-        chunked download, which only pays off for large objects; a read "from byte 0" skips that
-        for manifests, previews and data objects known (``size``) to be small.
+        download in ranges (of :data:`~.uploads.PART_BYTES`, up to ``max_concurrency`` at once),
+        which only pays off for large objects; a read "from byte 0" skips that for manifests,
+        previews and data objects known (``size``) to be small.
         """
+        from airflow_mlops_provider.artifacts.uploads import PART_BYTES
+
         path = self.fs_path(url)
         with self._errors("read", url):
-            chunk = getattr(self.fs, "default_block_size", None) or 0
-            if self.is_local or (size is not None and size > chunk):
+            if self.is_local:
+                return self.fs.cat_file(path)
+            if size is not None and size > PART_BYTES:
+                if self.has_multipart_uploads:
+                    return self.fs.cat_file(path, chunksize=PART_BYTES)
                 return self.fs.cat_file(path)
             return self.fs.cat_file(path, start=0)
 
