@@ -141,10 +141,11 @@ class VerifiedReader(io.RawIOBase):
                     raise self._mismatch(index)
                 found[index] = piece
             missing = missing[run_end + 1 :]
-        for index in range(first, last + 1):
+        # Keep the last few: formats read small pieces (metadata, offsets) around large buffers.
+        for index in range(max(first, last - _CACHED_CHUNKS + 1), last + 1):
             self._cache[index] = found[index]
             self._cache.move_to_end(index)
-        while len(self._cache) > max(_CACHED_CHUNKS, last - first + 1):
+        while len(self._cache) > _CACHED_CHUNKS:
             self._cache.popitem(last=False)
         return found
 
