@@ -83,6 +83,18 @@ def _start_upload(server: S3Server, root: str, relative: str, part_bytes: int = 
     return upload["UploadId"]
 
 
+def _fail_request(monkeypatch: pytest.MonkeyPatch, fs: Any, method: str) -> None:
+    """Every ``method`` request of ``fs`` fails as if the connection dropped; the others go through."""
+    call_s3 = fs.call_s3
+
+    def failing(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == method:
+            raise ConnectionError(f"connection lost during {method}")
+        return call_s3(name, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "call_s3", failing)
+
+
 def _folder(producer: Producer, write_id: str) -> str:
     from airflow_mlops_provider.artifacts import layout
 
@@ -98,16 +110,7 @@ def test_failed_abort_never_commits_the_partial_object(
     """The serializer fails after a part went up and the abort request fails too: the upload must
     never be completed later (an fsspec file's ``close()``, also run by ``__del__``, would commit)."""
     store = _manager(s3_root).store
-    fs = store.fs
-
-    call_s3 = fs.call_s3
-
-    def abort_fails(method: str, *args: Any, **kwargs: Any) -> Any:
-        if method == "abort_multipart_upload":
-            raise ConnectionError("connection lost while aborting")
-        return call_s3(method, *args, **kwargs)
-
-    monkeypatch.setattr(fs, "call_s3", abort_fails)
+    _fail_request(monkeypatch, store.fs, "abort_multipart_upload")
     url = store.url(f"{_folder(TRY_1, 'aaaaaaaaaaaa')}/0.bin")
     with pytest.raises(RuntimeError, match="serializer failed"), store.open_write(url) as out:
         out.write(b"x" * (6 * MiB))  # one part uploaded
@@ -122,15 +125,7 @@ def test_failure_while_completing_aborts_the_upload(
 ) -> None:
     """The last request of a write (completing the multipart upload) fails: the upload is aborted."""
     manager = _manager(s3_root)
-    fs = manager.store.fs
-    call_s3 = fs.call_s3
-
-    def failing_completion(method: str, *args: Any, **kwargs: Any) -> Any:
-        if method == "complete_multipart_upload":
-            raise ConnectionError("connection lost while completing")
-        return call_s3(method, *args, **kwargs)
-
-    monkeypatch.setattr(fs, "call_s3", failing_completion)
+    _fail_request(monkeypatch, manager.store.fs, "complete_multipart_upload")
     random_bytes = pd.DataFrame({"x": [os.urandom(64) for _ in range(120_000)]})  # ~8 MB: 2 parts
     with pytest.raises(ArtifactStoreError) as err:
         manager.dump(random_bytes, TRY_1)
