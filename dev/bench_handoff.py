@@ -168,8 +168,10 @@ class MlopsBackend(Default):
 
 
 class RawIpc(Contender):
+    name = "pyarrow-ipc"
+
     def __init__(self, workdir: Path) -> None:
-        self.folder = workdir / "pyarrow-ipc"
+        self.folder = workdir / self.name
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, df: Any, n: int) -> Any:
@@ -198,9 +200,7 @@ class RawIpc(Contender):
 
 
 class RawParquet(RawIpc):
-    def __init__(self, workdir: Path) -> None:
-        self.folder = workdir / "pyarrow-parquet"
-        self.folder.mkdir(parents=True, exist_ok=True)
+    name = "pyarrow-parquet"
 
     def write(self, df: Any, n: int) -> Any:
         import pyarrow as pa

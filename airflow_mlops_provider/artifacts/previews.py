@@ -60,24 +60,22 @@ def _number(value: Any) -> float | None:
 
 def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
     """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum (``low``, ``high``)
-    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin.
-
-    The counts are ``numpy.histogram``'s (its equal-width path, edge corrections included) without
-    its checks, which cost more than the counting on a small column.
-    """
+    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin."""
     import numpy as np
 
     if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
         return {}
     bins = 1 if low == high else HISTOGRAM_BINS
-    last = high if bins > 1 else low + 1
-    edges = np.linspace(low, last, bins + 1)
-    positions = ((finite - low) * (bins / (last - low))).astype(np.intp)
-    positions[positions == bins] -= 1
-    positions[finite < edges[positions]] -= 1
-    positions[(finite >= edges[positions + 1]) & (positions != bins - 1)] += 1
-    counts = np.bincount(positions, minlength=bins)
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if bins > 1 else (low, low + 1))
     return {"histogram": {"edges": [_number(e) for e in edges], "counts": [int(c) for c in counts]}}
+
+
+def _sample(values: Any) -> Any:
+    """``SAMPLE_ROWS`` evenly spaced rows of a numpy array or pandas Series."""
+    import numpy as np
+
+    positions = np.linspace(0, len(values) - 1, SAMPLE_ROWS).astype(np.int64)
+    return values.iloc[positions] if hasattr(values, "iloc") else values[positions]
 
 
 def _first_largest(counts: Any, k: int) -> list[int]:
@@ -172,7 +170,7 @@ def _column_stats(series: Any) -> dict[str, Any]:
                 entry.update(min=_number(low), max=_number(high), mean=_number(finite.mean()))
                 entry.update(std=_number(finite.std()))
             if finite.size > SAMPLE_ROWS:  # the bins span all rows, the counts a sample
-                finite = finite[np.linspace(0, finite.size - 1, SAMPLE_ROWS).astype(np.int64)]
+                finite = _sample(finite)
                 entry["sampled_rows"] = SAMPLE_ROWS
             entry.update(_histogram(finite, low, high))
         return entry
@@ -187,7 +185,7 @@ def _column_stats(series: Any) -> dict[str, Any]:
         entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
     elif isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
         if len(series) > SAMPLE_ROWS:
-            series = series.iloc[np.linspace(0, len(series) - 1, SAMPLE_ROWS).astype(np.int64)]
+            series = _sample(series)
             entry["sampled_rows"] = SAMPLE_ROWS
         entry.update(_top_values(series))
     return entry
