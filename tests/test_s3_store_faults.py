@@ -323,3 +323,32 @@ def test_a_large_write_sends_its_parts_at_once(
         assert relay.requests >= 8  # create, 7 parts, complete (then the manifest)
         assert manager.load(row) == data
     assert _uploads(s3_server, s3_root) == []
+
+
+def test_a_column_read_fetches_record_batches_at_once(
+    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column of a table of many record batches comes back exact, fetching about that column's
+    share of the object, with several batches' ranges in flight at once (pyarrow alone asks for one
+    buffer after the other)."""
+    import numpy as np
+    from relay import Relay
+
+    from airflow_mlops_provider.artifacts import chunks
+    from airflow_mlops_provider.artifacts.serializers import table_formats
+
+    monkeypatch.setattr(table_formats, "_ARROW_BATCH_BYTES", MiB)  # 16 batches of 10 columns
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64 * 1024)  # at scale: 64 MiB batches, 1 MiB chunks
+    with Relay(s3_server.port, latency=0.05) as relay:
+        connection = json.loads(s3_server.connection_uri())
+        connection["extra"]["endpoint_url"] = relay.url
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+        manager = _manager(s3_root)
+        rng = np.random.default_rng(3)
+        frame = pd.DataFrame({f"c{i}": rng.standard_normal(200_000) for i in range(10)})
+        row = manager.dump(frame, TRY_1)
+        relay.reset_counters()
+        column = manager.load_lazy(row).load(columns=["c4"])
+        pd.testing.assert_frame_equal(column, frame[["c4"]], check_exact=True)
+        assert relay.peak_busy >= 4, relay.peak_busy
+        assert relay.bytes_down < 0.35 * row["size_bytes"], (relay.bytes_down, row["size_bytes"])

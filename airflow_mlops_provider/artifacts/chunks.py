@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -27,8 +28,8 @@ _CACHED_CHUNKS = 8
 class ChunkDigests:
     """Computes the digests of a byte stream as it is written (fed by the store's writer)."""
 
-    def __init__(self, chunk_bytes: int = CHUNK_BYTES) -> None:
-        self.chunk_bytes = chunk_bytes
+    def __init__(self, chunk_bytes: int | None = None) -> None:
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
         self._done: list[bytes] = []
         self._current = hashlib.sha256()
         self._filled = 0
@@ -64,8 +65,11 @@ class VerifiedReader(io.RawIOBase):
 
     Each read fetches the chunks it touches that are not cached (contiguous ones in one ranged
     request), hashes them and raises ``mismatch(chunk_index)`` on a digest that differs.
+    :meth:`fork` gives another thread a reader of its own over the same object, so parts of it
+    (record batches) can be fetched concurrently.
 
-    :param raw: the data object, seekable (one ranged request per read on object stores).
+    :param open_raw: opens the data object, seekable (one ranged request per read on object stores);
+        called at once (so a missing object fails here), and by each fork on its first read.
     :param size: its size as recorded at write time.
     :param chunk_bytes: the chunk size the digests were computed with.
     :param digests: one sha256 digest per chunk.
@@ -74,18 +78,37 @@ class VerifiedReader(io.RawIOBase):
 
     def __init__(
         self,
-        raw: BinaryIO,
+        open_raw: Callable[[], BinaryIO],
         size: int,
         chunk_bytes: int,
         digests: list[bytes],
         mismatch: Callable[[int], Exception],
+        *,
+        _opened: bool = True,
     ) -> None:
         super().__init__()
-        self._raw, self._size, self._chunk = raw, size, chunk_bytes
+        self._open_raw = open_raw
+        self._raw: BinaryIO | None = open_raw() if _opened else None
+        self._size, self._chunk = size, chunk_bytes
         self._digests, self._mismatch = digests, mismatch
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._pos = 0
-        self.fetched_bytes = 0  # what was read from the store (tests and benchmarks)
+        self._fetched = _Counter()
+
+    @property
+    def fetched_bytes(self) -> int:
+        """What this reader and its forks read from the store (tests and benchmarks)."""
+        return self._fetched.value
+
+    def fork(self) -> VerifiedReader:
+        """A reader of the same object for another thread: its own connection, position and cache
+        (starting with a copy of this one's, e.g. the footer already read)."""
+        other = VerifiedReader(
+            self._open_raw, self._size, self._chunk, self._digests, self._mismatch, _opened=False
+        )
+        other._cache = OrderedDict(self._cache)
+        other._fetched = self._fetched
+        return other
 
     def readable(self) -> bool:
         return True
@@ -129,9 +152,11 @@ class VerifiedReader(io.RawIOBase):
             while run_end + 1 < len(missing) and missing[run_end + 1] == missing[run_end] + 1:
                 run_end += 1
             start, stop = missing[0] * self._chunk, min((missing[run_end] + 1) * self._chunk, self._size)
+            if self._raw is None:
+                self._raw = self._open_raw()
             self._raw.seek(start)
             data = self._raw.read(stop - start)
-            self.fetched_bytes += len(data)
+            self._fetched.add(len(data))
             for offset, index in zip(
                 range(0, stop - start, self._chunk), missing[: run_end + 1], strict=False
             ):
@@ -151,6 +176,19 @@ class VerifiedReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._raw.close()
+            if self._raw is not None:
+                self._raw.close()
             self._cache.clear()
         super().close()
+
+
+class _Counter:
+    """A total shared by a reader and its forks."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self.value += amount

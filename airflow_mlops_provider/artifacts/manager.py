@@ -405,7 +405,11 @@ class StoredArtifact:
                 log.warning("Ignoring the chunk digests of %s: %s", reference.uri, err)
             else:
                 return chunks.VerifiedReader(
-                    self.open(trust_size=True), reference.size_bytes, chunk_bytes, digests, self._bad_chunk
+                    lambda: self.open(trust_size=True),
+                    reference.size_bytes,
+                    chunk_bytes,
+                    digests,
+                    self._bad_chunk,
                 )
         return io.BytesIO(self._manager.fetch(reference))
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from airflow_mlops_provider.artifacts.chunks import SIDECAR as CHUNK_DIGESTS
@@ -43,6 +45,8 @@ _PARQUET_GROUP_BYTES = 128 * 1024 * 1024
 # Arrow record batches: about 64 MiB of Arrow memory, what a streaming reader holds at a time.
 _ARROW_BATCH_BYTES = 64 * 1024 * 1024
 _MAX_ROWS_PER_PART = 1 << 20
+# Record batches a column read fetches at once (each on its own connection).
+_CONCURRENT_BATCHES = 8
 _SMALL_TABLE_BYTES = 1 << 20
 #: A copy of the Parquet footer stored beside the data (``<n>.footer.parquet``): a column read then
 #: needs no footer request. Artifacts written before it existed are read through their own footer.
@@ -196,9 +200,8 @@ class ArrowIpcFormat(TableFormat):
     def read_columns(self, reader: _IpcFile, columns: list[str]) -> pa.Table:
         import pyarrow as pa
 
-        selected = reader.select(columns)
-        batches = [selected.get_batch(i) for i in range(selected.num_record_batches)]
-        return pa.Table.from_batches(batches, schema=selected.schema)
+        batches, schema = reader.read_batches(columns)
+        return pa.Table.from_batches(batches, schema=schema)
 
     def iter_batches(
         self, reader: _IpcFile, batch_size: int, columns: list[str] | None
@@ -230,13 +233,48 @@ class _IpcFile:
         self._whole = ipc.open_file(source)
         self.schema = self._whole.schema
 
+    def _options(self, columns: list[str] | None) -> Any:
+        import pyarrow.ipc as ipc
+
+        if columns is None:
+            return None
+        return ipc.IpcReadOptions(included_fields=[self.schema.get_field_index(c) for c in columns])
+
     def select(self, columns: list[str] | None) -> Any:
         import pyarrow.ipc as ipc
 
         if columns is None:
             return self._whole
-        fields = [self.schema.get_field_index(name) for name in columns]
-        return ipc.open_file(self._source, options=ipc.IpcReadOptions(included_fields=fields))
+        return ipc.open_file(self._source, options=self._options(columns))
+
+    def read_batches(self, columns: list[str]) -> tuple[list[pa.RecordBatch], pa.Schema]:
+        """Every record batch of ``columns``, up to :data:`_CONCURRENT_BATCHES` fetched at once.
+
+        pyarrow reads a batch's buffers one after the other through a Python file, so on an object
+        store each is a request waiting for the previous one. Batches are independent: each thread
+        reads its own through a fork of the verified source (own connection, footer already cached).
+        """
+        import pyarrow.ipc as ipc
+
+        selected = self.select(columns)
+        count = selected.num_record_batches
+        fork = getattr(self._source, "fork", None)
+        if count < 2 or fork is None:
+            return [selected.get_batch(i) for i in range(count)], selected.schema
+        options, local, sources = self._options(columns), threading.local(), []
+
+        def read(index: int) -> pa.RecordBatch:
+            if not hasattr(local, "file"):
+                sources.append(source := fork())
+                local.file = ipc.open_file(source, options=options)
+            return local.file.get_batch(index)
+
+        try:
+            with ThreadPoolExecutor(min(_CONCURRENT_BATCHES, count), "mlops-batches") as pool:
+                return list(pool.map(read, range(count))), selected.schema
+        finally:
+            for source in sources:
+                source.close()
 
 
 class _GrowingDictionaries:
