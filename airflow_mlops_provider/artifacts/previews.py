@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 import math
 from typing import Any
@@ -130,11 +131,13 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     """
     columns = list(frame.columns[:MAX_COLUMNS])
     summaries: dict[str, dict[str, Any]] = {}
-    for position, name in enumerate(columns if stats else ()):
-        summaries[str(name)] = _column_stats(frame.iloc[:, position])
+    # ``items()`` and ``tolist()``: positional ``iloc`` per column and per-value iteration cost more
+    # than the statistics of a small frame.
+    for name, series in itertools.islice(frame.items(), MAX_COLUMNS if stats else 0):
+        summaries[str(name)] = _column_stats(series)
     head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
     index_names = [str(n) if n is not None else "" for n in head.index.names]
-    cells = [[_cell(v) for v in head.iloc[:, i]] for i in range(head.shape[1])]  # column by column
+    cells = [[_cell(v) for v in series.tolist()] for _, series in head.items()]  # column by column
     rows = [
         [_cell(i) for i in (idx if isinstance(idx, tuple) else (idx,))] + [column[r] for column in cells]
         for r, idx in enumerate(head.index)
