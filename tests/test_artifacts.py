@@ -163,6 +163,23 @@ def test_purge_deletes_the_objects_of_a_row(manager, producer) -> None:
     manager.purge({"inline": 1})  # nothing stored, nothing to do
 
 
+def test_a_returned_handle_shares_the_bytes_and_outlives_the_upstream(manager, producer) -> None:
+    """A task returning a handle it received (as a cache hit does) gets its own reference: purging
+    the upstream's row leaves it readable. On the local store both names are one file on disk."""
+    import os
+
+    frame = pd.DataFrame({"a": np.arange(200_000), "b": np.arange(200_000) * 0.5})
+    upstream = manager.dump(frame, producer)
+    downstream = manager.dump(manager.load_lazy(upstream), dataclasses.replace(producer, task_id="reuse"))
+    assert downstream["uri"] != upstream["uri"] and downstream["details"]["copied_from"] == upstream["uri"]
+    if manager.store.is_local:
+        first, second = (os.stat(manager.store.fs_path(row["uri"])) for row in (upstream, downstream))
+        assert (first.st_ino, first.st_dev) == (second.st_ino, second.st_dev) and second.st_nlink == 2
+    manager.purge(upstream)
+    pd.testing.assert_frame_equal(manager.load(downstream), frame, check_exact=True)
+    pd.testing.assert_frame_equal(manager.load_lazy(downstream).load(columns=["b"]), frame[["b"]])
+
+
 def test_manifest_describes_the_bytes(manager, producer) -> None:
     frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
     row = manager.dump(frame, producer)

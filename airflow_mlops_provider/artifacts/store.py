@@ -558,15 +558,24 @@ class ArtifactStore:
             )
 
     def copy(self, source: str, target: str) -> None:
-        """Copy one object to a new URL under the root (a server-side copy on object stores); the
-        copy appears whole or not at all."""
+        """Copy one object to a new URL under the root; the copy appears whole or not at all.
+
+        Object stores copy server-side. A local store makes a hard link where it can: stored objects
+        are never changed in place, so both names hold the same bytes without a second copy on disk
+        (a cache hit or a returned handle costs no I/O), and deleting one name leaves the other.
+        """
         source_path, target_path = self.fs_path(source), self.fs_path(target)
         with self._errors("copy", source):
             if self.is_local:
                 self.fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
                 temporary = f"{target_path}.tmp-{uuid.uuid4().hex[:8]}"
                 try:
-                    self.fs.copy(source_path, temporary)
+                    try:
+                        os.link(source_path, temporary)
+                    except FileNotFoundError:
+                        raise
+                    except OSError:  # another device, or a filesystem without hard links
+                        self.fs.copy(source_path, temporary)
                     os.replace(temporary, target_path)
                 except BaseException:
                     with contextlib.suppress(OSError):
