@@ -84,3 +84,24 @@ def dag_run_info(dag_id: str, run_id: str) -> Any:
 
     response = supervisor_send(GetDagRun(dag_id=dag_id, run_id=run_id))
     return response if getattr(response, "run_id", None) == run_id else None
+
+
+def xcom_slice(
+    *, dag_id: str, run_id: str, task_id: str, key: str, start: int, stop: int
+) -> list[Any] | None:
+    """The stored rows of map indexes ``start`` to ``stop`` (positions, in map-index order) of a
+    mapped task's XCom, in one request from a task process; ``None`` where this cannot be asked."""
+    from airflow.sdk.execution_time import task_runner
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    try:
+        from airflow.sdk.execution_time.comms import GetXComSequenceSlice, XComSequenceSliceResult
+    except ImportError:
+        return None
+    if comms is None:
+        return None
+    message = GetXComSequenceSlice(
+        key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, start=start, stop=stop, step=None
+    )
+    response = comms.send(message)
+    return list(response.root) if isinstance(response, XComSequenceSliceResult) else None

@@ -16,7 +16,7 @@ from airflow_mlops_provider.artifacts.manager import ArtifactManager
 from airflow_mlops_provider.artifacts.manifest import Producer
 from airflow_mlops_provider.caching import DeferredInput
 from airflow_mlops_provider.records import RECORD_KEYS
-from airflow_mlops_provider.xcom import _lazy
+from airflow_mlops_provider.xcom import _lazy, read_ahead
 
 
 def get_manager() -> ArtifactManager:
@@ -71,6 +71,7 @@ class ArtifactXComBackend(BaseXCom):
             return DeferredInput(row, manager)
         if isinstance(request, _lazy.ColumnsRequest):
             return manager.load_lazy(row).load(columns=request.names)
+        read_ahead.note_load(row, manager)
         return manager.load(row)
 
     @classmethod
