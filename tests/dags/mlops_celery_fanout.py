@@ -3,7 +3,7 @@
 The reduce rebuilds every shard's expected frame and compares it exactly (values, dtypes, the
 categorical's categories, the timezone-aware index with its frequency), and counts distinct frames:
 a value lost, swapped between tasks or changed on the way fails the run (with ``strict``, the
-default; dev/bench_celery.py turns it off to report what another XCom backend changes).
+default; dev/bench_fanout.py turns it off to report what another XCom backend changes).
 """
 
 from __future__ import annotations
