@@ -352,3 +352,38 @@ def test_a_column_read_fetches_record_batches_at_once(
         pd.testing.assert_frame_equal(column, frame[["c4"]], check_exact=True)
         assert relay.peak_busy >= 4, relay.peak_busy
         assert relay.bytes_down < 0.35 * row["size_bytes"], (relay.bytes_down, row["size_bytes"])
+
+
+def test_a_small_artifacts_objects_go_up_together(
+    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data, preview and manifest of a small frame: the objects beside the data are sent at once,
+    not one round trip after the other, and a failure of one fails the write and leaves nothing."""
+    from relay import Relay
+
+    with Relay(s3_server.port, latency=0.1) as relay:
+        connection = json.loads(s3_server.connection_uri())
+        connection["extra"]["endpoint_url"] = relay.url
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+        manager = _manager(s3_root)
+        frame = pd.DataFrame({"a": range(1000), "b": [f"s{i}" for i in range(1000)]})
+        manager.dump(frame, TRY_1)  # connections opened, clients made
+        relay.reset_counters()
+        row = manager.dump(frame, TRY_1)
+        assert relay.requests == 3 and relay.peak_busy == 2, (relay.requests, relay.peak_busy)
+        pd.testing.assert_frame_equal(manager.load(row), frame, check_exact=True)
+        assert manager.preview(manager.load_lazy(row).reference)["rows"] == 1000
+
+        fs = manager.store.fs
+        call_s3 = fs._call_s3
+
+        async def manifest_fails(method: str, *args: Any, **kwargs: Any) -> Any:
+            if method == "put_object" and kwargs.get("Key", "").endswith(".manifest.json"):
+                raise ConnectionError("connection lost during the manifest's put_object")
+            return await call_s3(method, *args, **kwargs)
+
+        monkeypatch.setattr(fs, "_call_s3", manifest_fails)
+        before = _objects(s3_server, s3_root)
+        with pytest.raises(ArtifactStoreError, match=r"manifest\.json"):
+            manager.dump(frame, TRY_2)
+        assert _objects(s3_server, s3_root) == before  # data and preview of the failed write removed

@@ -560,11 +560,12 @@ class _ValueWriter:
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
         if digests is not None and out.size > digests.chunk_bytes:  # smaller: read whole, check sha256
             sidecars[chunks.SIDECAR] = digests.sidecar()
+        # The small objects beside the data, written together once the manifest is known.
+        objects = {f"{self.folder}/{index}.{suffix}": payload for suffix, payload in sidecars.items()}
         if sidecars:
-            details["sidecars"] = {}
-            for suffix, payload in sidecars.items():
-                store.put_bytes(f"{self.folder}/{index}.{suffix}", payload)
-                details["sidecars"][suffix] = hashlib.sha256(payload).hexdigest()
+            details["sidecars"] = {
+                suffix: hashlib.sha256(payload).hexdigest() for suffix, payload in sidecars.items()
+            }
         blob = store.share(data_url, out.sha256, fmt.extension) if settings.deduplicate else None
         signature = None
         if serializer.uses_pickle and settings.signing_key:
@@ -596,8 +597,9 @@ class _ValueWriter:
             execution=lineage.execution(),
         )
         if preview is not None:
-            store.put_bytes(f"{self.folder}/{index}.preview.json", preview)
-        store.put_bytes(f"{self.folder}/{index}.manifest.json", manifest.to_json())
+            objects[f"{self.folder}/{index}.preview.json"] = preview
+        objects[f"{self.folder}/{index}.manifest.json"] = manifest.to_json()
+        store.put_many(objects)
         if blob is not None and not store.exists(blob):
             raise ArtifactStoreError(
                 f"The shared object {blob} for the artifact {data_url} returned by "

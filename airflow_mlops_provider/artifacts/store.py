@@ -588,6 +588,28 @@ class ArtifactStore:
         with self.open_write(url) as out:
             out.write(data)
 
+    def put_many(self, objects: dict[str, bytes]) -> None:
+        """Write small objects (an artifact's manifest, preview, sidecars). On an object store they
+        go up together, one request each (s3fs's own concurrency), not one round trip after the
+        other; each appears whole or not at all, and a failure of any raises."""
+        if self.is_local or len(objects) < 2:
+            for url, data in objects.items():
+                self.put_bytes(url, data)
+            return
+        import asyncio
+
+        fs = self.fs
+
+        async def put_all() -> list[Any]:
+            puts = (fs._pipe_file(self.fs_path(url), data) for url, data in objects.items())
+            return await asyncio.gather(*puts, return_exceptions=True)
+
+        outcomes = asyncio.run_coroutine_threadsafe(put_all(), fs.loop).result()
+        for url, outcome in zip(objects, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                with self._errors("write", url):
+                    raise outcome
+
     def get_bytes(self, url: str, size: int | None = None) -> bytes:
         """The whole object, in one request unless it is large.
 
