@@ -12,6 +12,7 @@ function runs and, once the try succeeded, its outputs are recorded under the ke
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -42,6 +43,8 @@ KEY_FORMAT = 1
 _HASH_CHUNK = 8 << 20
 #: The run param (or DAG run conf key) that, set to ``false``, makes every cached task miss.
 RUN_PARAM = "cache"
+#: The XCom key naming a hit's staging folder (see :func:`claim`); no XCom row ever has it.
+STAGING_KEY = "mlops.cache_staging"
 #: Context entries that are live objects: a function taking one cannot be keyed.
 _LIVE_CONTEXT = frozenset(
     {
@@ -330,6 +333,53 @@ def reuse(manager: ArtifactManager, entry: CacheEntry) -> Any:
     return codec.decode(entry.row, lambda ref_row: ArtifactRef(Reference.from_row(ref_row), manager))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A hit's outputs, copied into this try's own staging folder while the function could still run.
+
+    :param value: what the task returns: handles to the staged copies.
+    :param row: the staged row (``None`` when the outputs hold no stored artifact: nothing staged).
+    """
+
+    value: Any
+    row: Any = None
+
+
+def claim(manager: ArtifactManager, entry: CacheEntry, context: Mapping[str, Any]) -> Claimed:
+    """Copy a hit's outputs into this try's folder before the task returns them.
+
+    The XCom backend copies a returned handle only after ``execute`` returned, when running the
+    function is no longer possible: had ``gc`` or a purge removed the source in between, the try
+    would fail. Copied here, a vanished source raises while the caller can still treat the hit as a
+    miss; the staged copy is what the backend copies from, and :func:`record_success` deletes it.
+
+    :raises ArtifactNotFoundError: an output vanished since it was verified.
+    """
+    if entry.row is None or next(codec.iter_references(entry.row), None) is None:
+        return Claimed(reuse(manager, entry))
+    from airflow_mlops_provider.artifacts.manifest import Producer
+
+    ti = context["ti"]
+    producer = Producer(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index if ti.map_index is not None else -1,
+        key=STAGING_KEY,
+        try_number=ti.try_number,
+    )
+    with lineage.unreported():  # a staging copy is no output of the task
+        row = manager.dump(reuse(manager, entry), producer)
+
+    def handle(ref_row: dict[str, Any]) -> ArtifactRef[Any]:
+        # The backend names the staged copy as "copied_from"; "reused_from" keeps the real source.
+        reference = Reference.from_row(ref_row)
+        details = {**reference.details, "reused_from": reference.details.get("copied_from")}
+        return ArtifactRef(dataclasses.replace(reference, details=details), manager)
+
+    return Claimed(codec.decode(row, handle), row)
+
+
 # -- recording ------------------------------------------------------------------------------------
 
 
@@ -338,15 +388,32 @@ class _Pending:
     manager: ArtifactManager
     entry: CacheEntry
     returned_none: bool = False
+    staged: Any = None
+
+
+def _drop_staging(pending: _Pending | None) -> None:
+    """Delete a hit's staging copy (best effort: ``gc`` collects it as an orphan otherwise)."""
+    if pending is None or pending.staged is None:
+        return
+    try:
+        pending.manager.purge(pending.staged)
+    except ArtifactError as err:
+        log.warning("Cache: could not delete the staging copy of %s: %s", pending.entry.describe(), err)
 
 
 _pending: _Pending | None = None
 
 
-def expect_outputs(manager: ArtifactManager, entry: CacheEntry, *, returned_none: bool) -> None:
-    """Record ``entry`` (with the ``return_value`` row the task pushes) once the try succeeded."""
+def expect_outputs(
+    manager: ArtifactManager, entry: CacheEntry, *, returned_none: bool, staged: Any = None
+) -> None:
+    """Record ``entry`` (with the ``return_value`` row the task pushes) once the try succeeded.
+
+    :param staged: the row of a hit's staging copy (:func:`claim`), deleted once the push is done.
+    """
     global _pending
-    _pending = _Pending(manager, entry, returned_none)
+    _drop_staging(_pending)
+    _pending = _Pending(manager, entry, returned_none, staged)
 
 
 def record_success() -> None:
@@ -358,6 +425,7 @@ def record_success() -> None:
     pending, _pending = _pending, None
     if pending is None:
         return
+    _drop_staging(pending)
     row = lineage.return_row()
     if row is None and not pending.returned_none:
         log.warning(
@@ -376,8 +444,10 @@ def record_success() -> None:
 
 
 def forget_pending() -> None:
+    """The try failed: record nothing, and drop a hit's staging copy."""
     global _pending
-    _pending = None
+    pending, _pending = _pending, None
+    _drop_staging(pending)
 
 
 def new_entry(

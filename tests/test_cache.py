@@ -148,7 +148,9 @@ def test_a_rerun_with_nothing_changed_reuses_every_output(
     # The manifest of the reused artifact says where it came from.
     manifest = json.loads(manager.store.get_bytes(new.manifest_uri))
     assert manifest["execution"]["cache"]["hit"]["run_id"] == first.run_id
-    assert new.details["copied_from"] == old.uri
+    assert new.details["reused_from"] == old.uri
+    # The hit's staging copy (see caching.claim) is gone once the rows are written.
+    assert not [i.relative for i in manager.store.walk() if "mlops.cache_staging" in i.relative]
 
 
 def test_each_change_misses_exactly_where_it_should(
@@ -202,6 +204,48 @@ def test_a_deleted_or_corrupted_cached_object_is_a_miss(store: str, calls: Path)
     third, ran = run(calls)
     assert "features" in ran, "a deleted cached object was reused"
     pd.testing.assert_frame_equal(manager.load(third.row("features")), expected)
+
+
+def test_outputs_gone_between_verification_and_copy_are_a_miss_not_a_failed_try(
+    store: str, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc or a purge may delete a hit's source after it verified: the task runs instead of failing."""
+    from airflow_mlops_provider import caching
+
+    first, _ = run(calls)
+    expected = ArtifactManager.configured().load(first.row("features"))
+    verified = caching.find_hit
+
+    def verify_then_lose(manager: ArtifactManager, *args: Any, task_id: str, **kwargs: Any) -> Any:
+        entry = verified(manager, *args, task_id=task_id, **kwargs)
+        if entry is not None and task_id == "features":  # gc or a purge strikes right after the check
+            manager.purge(entry.row)
+        return entry
+
+    with monkeypatch.context() as patched:
+        patched.setattr(caching, "find_hit", verify_then_lose)
+        second, ran = run(calls)  # asserts the run succeeded
+    assert ran == ["features"]  # a miss: the function ran; train's input has the same bytes: a hit
+    info = cache_info(second, "features")
+    assert info["hit"] is None and info["lost"] == f"{first.run_id}/features"
+    pd.testing.assert_frame_equal(ArtifactManager.configured().load(second.row("features")), expected)
+    _, ran = run(calls)
+    assert ran == [], "the miss did not record its outputs for the next run"
+
+
+def test_gc_drops_cache_entries_whose_outputs_are_gone(store: str, calls: Path) -> None:
+    first, _ = run(calls)
+    manager = ArtifactManager.configured()
+    manager.purge(first.row("features"))  # as `airflow db clean` + gc, or a purge, would leave it
+    gc = airflow("mlops", "gc", "--grace", "0s", "--output", "json")
+    assert gc.returncode == 0, gc.stderr[-3000:]
+    entries = json.loads(gc.stdout)["cache_entries"]
+    assert entries["dropped"] == 1 and entries["kept"] == 4, entries
+    assert "task_id=features/" in entries["items"][0]
+    gc = airflow("mlops", "gc", "--grace", "0s")
+    assert "Cache entries: dropped 0 whose outputs are gone, kept 4" in gc.stdout, gc.stdout
+    _, ran = run(calls)
+    assert ran == ["features"]
 
 
 def test_purging_and_gc_of_the_computing_run_never_break_the_run_that_reused_it(
@@ -262,6 +306,94 @@ def test_cache_clear_forgets_one_task_or_the_whole_dag(store: str, calls: Path) 
     assert "Cleared 5 cache entries of DAG 'mlops_cache_pipeline'" in clear.stdout
     _, ran = run(calls)
     assert sorted(ran) == ["features", "score[1]", "score[2]", "score[3]", "train"]
+
+
+MAPPED_GROUP = """
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pendulum
+from airflow.sdk import dag, task_group
+
+from airflow_mlops_provider import ml
+
+
+def called(name: str) -> None:
+    with open(os.environ["MLOPS_CACHE_CALLS"], "a") as calls:
+        calls.write(name + "\\n")
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False)
+def mlops_cache_mapped_group():
+    @ml.task
+    def sizes() -> list[int]:
+        return [int(s) for s in os.environ.get("MLOPS_CACHE_SIZES", "2,3").split(",")]
+
+    @task_group
+    def per_size(size: int):
+        @ml.task
+        def make(size: int) -> pd.DataFrame:
+            return pd.DataFrame({"x": range(size)})
+
+        @ml.task(cache=True)
+        def total(df: pd.DataFrame) -> pd.DataFrame:
+            called(f"total[{len(df)}]")
+            return df.assign(t=df["x"] * 10)
+
+        return total(make(size))
+
+    @ml.task(cache=True)
+    def combine(frames: list[pd.DataFrame]) -> int:
+        called("combine")
+        return int(sum(frame["t"].sum() for frame in frames))
+
+    combine(per_size.expand(size=sizes()))
+
+
+mlops_cache_mapped_group()
+"""
+
+
+def test_a_cached_task_in_an_expanded_task_group_hits_per_map_index(
+    store: str, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inputs from inside a mapped task group (same index, or all of them downstream) key and reuse right."""
+    (DAGS_DIR / "mlops_cache_mapped_group.py").write_text(MAPPED_GROUP)
+    try:
+
+        def run_group() -> tuple[RunResult, list[str], list[int], int]:
+            before = calls.read_text().splitlines()
+            result = run_dag("mlops_cache_mapped_group")
+            assert result.state == "success", result.task_states
+            manager = ArtifactManager.configured()
+            frames = [manager.load(result.row("per_size.total", map_index=i)) for i in range(2)]
+            combined = manager.load(result.row("combine"))
+            return (
+                result,
+                calls.read_text().splitlines()[len(before) :],
+                [f["t"].tolist() for f in frames],
+                combined,
+            )
+
+        first, ran, totals, combined = run_group()
+        assert sorted(ran) == ["combine", "total[2]", "total[3]"]
+        assert (totals, combined) == ([[0, 10], [0, 10, 20]], 40)
+        second, ran, totals, combined = run_group()
+        assert ran == [], "a cached task in or after a mapped task group ran although nothing changed"
+        assert (totals, combined) == ([[0, 10], [0, 10, 20]], 40)
+        for i in range(2):
+            hit = cache_info(second, "per_size.total", i)["hit"]
+            assert (hit["run_id"], hit["map_index"]) == (first.run_id, i)
+        monkeypatch.setenv("MLOPS_CACHE_SIZES", "2,4")
+        third, ran, totals, combined = run_group()
+        assert sorted(ran) == ["combine", "total[4]"]
+        assert (totals, combined) == ([[0, 10], [0, 10, 20, 30]], 70)
+        assert cache_info(third, "per_size.total", 0)["hit"]["map_index"] == 0
+        assert cache_info(third, "per_size.total", 1)["hit"] is None
+    finally:
+        (DAGS_DIR / "mlops_cache_mapped_group.py").unlink(missing_ok=True)
 
 
 UNCACHEABLE = {
@@ -348,7 +480,7 @@ build("mlops_cache_expiring", ml.Cache(expire=timedelta(hours=1)))
 
 
 def test_global_scope_reuses_another_dags_outputs_and_expire_ages_them_out(
-    calls: Path, monkeypatch: pytest.MonkeyPatch
+    store: str, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from airflow_mlops_provider import caching
 

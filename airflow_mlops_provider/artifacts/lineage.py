@@ -11,11 +11,14 @@ OpenLineage events. Without it the collector is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow_mlops_provider.artifacts.manifest import Reference
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,21 @@ def _hook_lineage_collector() -> Any | None:
     return get_hook_lineage_collector()
 
 
+_unreported = 0
+
+
+@contextlib.contextmanager
+def unreported() -> Iterator[None]:
+    """Writes inside the block are no outputs of the task (a cache hit's staging copy): they are
+    not reported to Airflow's hook lineage."""
+    global _unreported
+    _unreported += 1
+    try:
+        yield
+    finally:
+        _unreported -= 1
+
+
 def report_asset(reference: Reference, *, output: bool) -> None:
     """Report an artifact the running task wrote (``output``) or read, as an Airflow asset URI.
 
@@ -58,7 +76,7 @@ def report_asset(reference: Reference, *, output: bool) -> None:
     manifests, the CLI and the UI show. Lineage never fails a task: errors are logged.
     """
     collector = _hook_lineage_collector()
-    if collector is None:
+    if collector is None or (output and _unreported):
         return
     try:
         add = collector.add_output_asset if output else collector.add_input_asset

@@ -633,7 +633,8 @@ class _ValueWriter:
         self.count += 1
         name = posixpath.basename(reference.uri)
         data_url = f"{self.folder}/{index}{name[len(name.split('.', 1)[0]) :]}"
-        details = {**reference.details, "copied_from": reference.uri}
+        # ``copied_from`` names where the bytes first came from (a copy of a copy keeps it).
+        details = {"copied_from": reference.uri, **reference.details}
         copy = dataclasses.replace(reference, uri=data_url, producer=self.producer, details=details)
         try:
             if reference.blob is not None:

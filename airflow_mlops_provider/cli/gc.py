@@ -31,6 +31,9 @@ Safety rules (every one of them holds in ``--dry-run`` too, which deletes nothin
 * Unfinished multipart uploads (S3) under the root older than ``--stale-uploads`` (24 hours by
   default) are aborted: a worker killed mid-upload leaves its parts stored, invisible and billed.
   Younger ones may belong to running tasks and are only counted.
+* Cache entries (``<root>/_cache/``) whose outputs are gone (after this collection, or before it:
+  a purge, ``--include-referenced``) are dropped, and so are damaged ones; the rest are kept. A
+  hit verifies every byte anyway, so a dropped entry only saves later runs a lookup that would miss.
 """
 
 from __future__ import annotations
@@ -152,6 +155,8 @@ class GcReport:
     skipped_snapshots: int = 0
     skipped_cache_entries: int = 0
     skipped_scratch: int = 0
+    dropped_cache_entries: list[str] = field(default_factory=list)
+    kept_cache_entries: int = 0
     deleted_shared: list[GcShared] = field(default_factory=list)
     kept_shared: list[GcShared] = field(default_factory=list)
     stale_uploads: timedelta = DEFAULT_STALE_UPLOADS
@@ -192,6 +197,11 @@ class GcReport:
             "skipped_snapshot_objects": self.skipped_snapshots,
             "skipped_cache_entries": self.skipped_cache_entries,
             "skipped_scratch_objects": self.skipped_scratch,
+            "cache_entries": {
+                "dropped" if not self.dry_run else "would_drop": len(self.dropped_cache_entries),
+                "kept": self.kept_cache_entries,
+                "items": self.dropped_cache_entries,
+            },
             "shared_objects": {
                 "deleted" if not self.dry_run else "would_delete": {
                     "objects": len(self.deleted_shared),
@@ -223,6 +233,7 @@ class _Listing:
     folders: dict[layout.WriteFolder, GcFolder] = field(default_factory=dict)
     links: dict[layout.WriteFolder, set[str]] = field(default_factory=dict)
     shared: list[GcShared] = field(default_factory=list)
+    cache_entries: list[str] = field(default_factory=list)
 
 
 def _list(store: ArtifactStore, report: GcReport) -> _Listing:
@@ -233,8 +244,10 @@ def _list(store: ArtifactStore, report: GcReport) -> _Listing:
         path = layout.parse(item.relative)
         if path.area is layout.Area.SNAPSHOTS:
             report.skipped_snapshots += 1
-        elif path.area is layout.Area.CACHE:  # small; a hit re-verifies what an entry points at
+        elif path.area is layout.Area.CACHE:  # small; checked once the folders are collected
             report.skipped_cache_entries += 1
+            if isinstance(path, layout.CacheEntryPath):
+                listing.cache_entries.append(store.url(item.relative))
         elif path.area is layout.Area.SCRATCH:  # saved replays: the user's, deleted by hand
             report.skipped_scratch += 1
         elif isinstance(path, layout.SharedObject):
@@ -342,8 +355,50 @@ def collect_garbage(
     deleted = {info.folder for info in to_delete}
     linked = {sha for folder, hashes in listing.links.items() if folder not in deleted for sha in hashes}
     _collect_shared(store, report, listing.shared, linked)
+    _drop_stale_cache_entries(store, report, listing.cache_entries, deleted)
     _abort_stale_uploads(store, report)
     return report
+
+
+def _cache_entry_problem(
+    store: ArtifactStore, url: str, deleted: set[layout.WriteFolder], deleted_shared: set[str]
+) -> str | None:
+    """Why the cache entry at ``url`` can never hit again (``None``: its outputs are all there)."""
+    from airflow_mlops_provider.artifacts import codec
+    from airflow_mlops_provider.artifacts.cache_index import CacheEntry
+    from airflow_mlops_provider.artifacts.manifest import Reference
+
+    try:
+        entry = CacheEntry.from_json(store.get_bytes(url))
+    except ArtifactNotFoundError:
+        return None  # rewritten or cleared meanwhile: nothing to drop
+    except (ValueError, TypeError, KeyError) as err:
+        return f"damaged ({err})"
+    for _, ref_row in codec.iter_references(entry.row):
+        try:
+            reference = Reference.from_row(ref_row)
+        except (ValueError, TypeError, KeyError) as err:
+            return f"damaged ({err})"
+        if layout.write_folder_of(reference.uri) in deleted or reference.data_uri in deleted_shared:
+            return f"{reference.uri} is collected now"
+        if not store.exists(reference.data_uri):
+            return f"{reference.data_uri} is gone"
+    return None
+
+
+def _drop_stale_cache_entries(
+    store: ArtifactStore, report: GcReport, entries: list[str], deleted: set[layout.WriteFolder]
+) -> None:
+    """Drop the cache entries whose outputs are gone: they could only ever miss."""
+    deleted_shared = {item.uri for item in report.deleted_shared}
+    for url in sorted(entries):
+        if _cache_entry_problem(store, url, deleted, deleted_shared) is None:
+            report.kept_cache_entries += 1
+            continue
+        if not report.dry_run:
+            with contextlib.suppress(ArtifactNotFoundError):
+                store.delete_dir(url, prune_parents=True)
+        report.dropped_cache_entries.append(url)
 
 
 def _abort_stale_uploads(store: ArtifactStore, report: GcReport) -> None:
@@ -430,6 +485,12 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
             f"Shared objects (deduplicated): {verb} {len(report.deleted_shared)} ({freed}), "
             f"kept {len(report.kept_shared)} ({kept})"
         )
+    if report.dropped_cache_entries or report.kept_cache_entries:
+        drop_verb = "would drop" if report.dry_run else "dropped"
+        lines.append(
+            f"Cache entries: {drop_verb} {len(report.dropped_cache_entries)} whose outputs are gone, "
+            f"kept {report.kept_cache_entries}"
+        )
     if report.uploads_error:
         lines.append(f"Unfinished multipart uploads: not checked ({report.uploads_error})")
     elif report.aborted_uploads or report.recent_uploads:
@@ -459,6 +520,8 @@ def _render(report: GcReport, verbose: bool) -> list[str]:
             )
         for item in report.deleted_shared:
             lines.append(f"{verb}: {item.uri} ({human_bytes(item.size_bytes)}; {item.reason})")
+        for url in report.dropped_cache_entries:
+            lines.append(f"{'would drop' if report.dry_run else 'dropped'}: cache entry {url}")
         for upload in report.aborted_uploads:
             size = "?" if upload.size_bytes is None else human_bytes(upload.size_bytes)
             started = upload.initiated.isoformat() if upload.initiated else "?"

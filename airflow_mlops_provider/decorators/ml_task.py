@@ -27,6 +27,7 @@ from airflow_mlops_provider import caching
 from airflow_mlops_provider._compat import python_decorated_operator
 from airflow_mlops_provider.artifacts import lineage
 from airflow_mlops_provider.caching import Cache
+from airflow_mlops_provider.exceptions import ArtifactNotFoundError
 from airflow_mlops_provider.records import TASK_KEY, TaskRecord, json_safe
 from airflow_mlops_provider.snapshots.code import callable_code
 
@@ -271,12 +272,17 @@ class MLDecoratedOperator(python_decorated_operator()):
         )
         memory = PeakMemory(on_start=live.start, on_sample=live.on_sample)
         cached: dict[str, Any] = {}
+        staged: Any = None
         try:
             with memory:
                 hit = self._cache_lookup(context, code_hash, cached) if self.cache is not None else None
                 if hit is not None:
-                    result = caching.reuse(self._manager(), hit)
-                else:
+                    claimed = self._claim(hit, context, cached)
+                    if claimed is None:
+                        hit = None
+                    else:
+                        result, staged = claimed.value, claimed.row
+                if hit is None:
                     if self.cache is not None:  # inputs the key did not need loaded, now they are
                         self.op_args = caching.load_deferred(self.op_args)
                         self.op_kwargs = caching.load_deferred(self.op_kwargs)
@@ -300,6 +306,7 @@ class MLDecoratedOperator(python_decorated_operator()):
                     computed_at=hit.computed_at if hit is not None else None,
                 ),
                 returned_none=result is None,
+                staged=staged,
             )
         info = live.finish("done", memory.peak, inputs=lineage.inputs(), **cached)
         lineage.set_execution({**info, "source": source})
@@ -345,6 +352,23 @@ class MLDecoratedOperator(python_decorated_operator()):
         }
         self.log.info("Cache hit: outputs of %s, key %s; the function does not run.", hit.describe(), key)
         return hit
+
+    def _claim(self, hit: Any, context: Any, cached: dict[str, Any]) -> caching.Claimed | None:
+        """Copy a hit's outputs into this try now; ``None`` when they vanished since they verified
+        (``gc`` or a purge in between): then the hit is a miss and the function runs."""
+        try:
+            return caching.claim(self._manager(), hit, context)
+        except ArtifactNotFoundError as err:
+            cached["cache"]["hit"] = None
+            cached["cache"]["lost"] = hit.describe()
+            self.log.warning(
+                "Cache miss: the outputs of %s vanished after they were verified (%s); running the task. "
+                "Key %s.",
+                hit.describe(),
+                err,
+                cached["cache"]["key"],
+            )
+            return None
 
     def finish(self, result: Any, context: Any) -> Any:
         """Post-process the callable's result (checks and metrics evaluate it here)."""
