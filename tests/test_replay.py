@@ -7,12 +7,14 @@ and must leave the metadata DB and the store as it found them.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from airflow_runner import run_dag
-from conftest import DAGS_DIR, airflow, requires_provider_cli
+from conftest import BIN, DAGS_DIR, airflow, requires_provider_cli
 
 from airflow_mlops_provider import ml
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -22,10 +24,10 @@ from airflow_mlops_provider.local.inputs import ReplayInputError
 from airflow_mlops_provider.local.replay import ReplayError
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Iterator
 
 PIPELINE = "mlops_replay_pipeline"
+PLAIN = "mlops_replay_plain"
 CHANGING = "mlops_replay_changing"
 FAILURE = "threshold 500 is above the limit 100"
 
@@ -171,6 +173,17 @@ def test_as_recorded_runs_the_old_code_and_a_changed_table_is_compared(
     assert list(recorded.value["score"]) == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
     assert recorded.differs is False and recorded.comparison is None
 
+    if requires_provider_cli.args[0]:  # `airflow mlops` absent (Airflow 3.1)
+        return
+    cli = airflow("mlops", "replay", CHANGING, "transform", "--run", run.run_id, "--as-recorded")
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    assert f"Replayed {CHANGING}/transform of run {run.run_id} with the recorded code" in cli.stdout
+    assert "value: DataFrame with 6 rows x" in cli.stdout and "recorded output: equal" in cli.stdout
+    cli = airflow("mlops", "replay", CHANGING, "transform", "--run", run.run_id)
+    assert "(code changed since the run)" in cli.stdout and "rows 6 -> 10 (delta +4)" in cli.stdout, (
+        cli.stdout
+    )
+
 
 # -- bad input ------------------------------------------------------------------------------------
 
@@ -183,10 +196,7 @@ def test_bad_input_names_what_is_wrong_and_what_exists(pipeline_runs: tuple[str,
         ml.replay("mlops_replay_pipelin", "features")
     with pytest.raises(ReplayError, match=r"no task 'featurs'.*Did you mean: features"):
         ml.replay(PIPELINE, "featurs")
-    with pytest.raises(
-        ReplayError, match=r"'plain' .* is a @task, not an @ml.task.*Decorate its function with @ml.task"
-    ):
-        ml.replay(PIPELINE, "plain", ok_run)
+    assert ml.replay(PIPELINE, "plain", ok_run).value == 6  # a plain @task replays too
     with pytest.raises(ReplayError, match=r"no run 'manual__nope'. Newest runs: manual__"):
         ml.replay(PIPELINE, "features", "manual__nope")
     with pytest.raises(ReplayError, match=r"'scaled' is mapped: pass the map index"):
@@ -228,6 +238,71 @@ def test_cli_prints_the_result_or_the_traceback(pipeline_runs: tuple[str, str]) 
     assert f"Replayed {PIPELINE}/scaled[5] of run {ok_run} with the current code" in ok.stdout
     assert "value: 6300" in ok.stdout and "recorded output: equal" in ok.stdout
 
-    bad = mlops("replay", PIPELINE, "plain", "--run", ok_run)
+    bad = mlops("replay", PIPELINE, "featurs", "--run", ok_run)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
-    assert any(line.startswith("Error: Task 'plain'") for line in bad.stderr.splitlines()), bad.stderr[-2000:]
+    assert any(
+        line.startswith("Error: DAG 'mlops_replay_pipeline' has no task 'featurs'")
+        for line in bad.stderr.splitlines()
+    ), bad.stderr[-2000:]
+
+    # --save writes below _scratch/replays/ (parts: a plain @task returning three tables).
+    saved = mlops("replay", PIPELINE, "parts", "--run", ok_run, "--save", "--output", "json")
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    uris = json.loads(saved.stdout)["saved"]
+    assert len(uris) == 3 and all("/_scratch/replays/" in uri for uri in uris), uris
+    frame = ArtifactManager.configured().load_reference(_saved_reference(uris[2]))
+    assert frame["v"].tolist() == [20, 21, 22]
+
+
+def _saved_reference(uri: str) -> Any:
+    """The reference of a saved replay value, read from the manifest beside it."""
+    from airflow_mlops_provider.artifacts import layout
+    from airflow_mlops_provider.artifacts.manifest import Manifest
+
+    store = ArtifactManager.configured().store
+    return Manifest.from_json(store.get_bytes(layout.sibling(uri, layout.MANIFEST))).reference
+
+
+@requires_provider_cli
+def test_cli_pdb_opens_the_debugger_where_the_task_raised(pipeline_runs: tuple[str, str]) -> None:
+    _, failed_run = pipeline_runs
+    debug = subprocess.run(
+        [str(BIN / "airflow"), "mlops", "replay", PIPELINE, "features", "--run", failed_run, "--pdb"],
+        input="p threshold\np LIMIT\nq\n",
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    assert debug.returncode == 1, debug.stderr[-3000:]
+    assert f"ValueError: {FAILURE}" in debug.stderr
+    lines = debug.stdout.splitlines()
+    assert any(line.startswith("(Pdb)") for line in lines), debug.stdout[-3000:]
+    assert "(Pdb) 500" in debug.stdout and "(Pdb) 100" in debug.stdout, debug.stdout[-3000:]
+
+
+# -- plain TaskFlow tasks -------------------------------------------------------------------------
+
+
+def test_a_plain_task_replays_on_its_upstream_xcoms_and_the_run_params(store: str) -> None:
+    failed = run_dag(PLAIN)  # rows 4 > limit 3
+    ok = run_dag(PLAIN, run_conf={"limit": 10})
+    assert failed.task_states[("check_rows", -1)] == "failed" and ok.state == "success"
+    before_db, before_store = db_counts(), store_objects()
+
+    # The failure again, here; "latest" finds the last run in which the task ran.
+    with pytest.raises(RuntimeError, match=r"^4 rows, above the limit 3$"):
+        ml.replay(PLAIN, "check_rows", failed.run_id)
+    result = ml.replay(PLAIN, "check_rows")
+    assert result.run_id == ok.run_id and result.value == 4 and result.recorded == 4
+    assert result.differs is False and result.params == {"rows": 4, "limit": 10}
+    assert result.inputs == {"frame": [("raw", "return_value", -1)]}
+    # A mapped plain task: its expand() element and its partial() upstream XCom.
+    assert ml.replay(PLAIN, "shout", ok.run_id, map_index=1).value == "B4"
+    assert db_counts() == before_db and store_objects() == before_store
+
+    classic = r"'classic' of DAG 'mlops_replay_plain' is a EmptyOperator \(a classic operator\)"
+    with pytest.raises(
+        ReplayError, match=classic + r".*@task, @ml.task.*airflow tasks test mlops_replay_plain"
+    ):
+        ml.replay(PLAIN, "classic", ok.run_id)

@@ -1,8 +1,10 @@
-"""Replay one ``@ml.task`` instance of a past run in this process, on the inputs that run recorded.
+"""Replay one TaskFlow task instance of a past run in this process, on the inputs that run recorded.
 
 This is how a failed run is debugged on a laptop: the task's inputs are read back from the store
-(the XCom rows of the run, through the catalog; every object verified), its params from its
-``mlops.task`` record, and its function is taken from the DAG file as it is now, or, with
+(the XCom rows of its upstream XComArgs in the run, through the catalog; every object verified),
+its params from its ``mlops.task`` record (``@ml.task``, ``@ml.check``, ``@ml.metric``) or, for a
+plain ``@task``, from the DAG's params and the run's conf. Classic operators have no function to
+replay and are refused. The function is taken from the DAG file as it is now, or, with
 ``as_recorded``, rebuilt from the run's structure snapshot. Nothing is written: no metadata-DB row,
 no store object, unless ``save=True`` (then below ``_scratch/replays/`` of the store, never a
 run's folder)::
@@ -364,39 +366,108 @@ class PreparedReplay:
         return scratch.dump(value, producer)
 
 
-def _resolve_run(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
+def _ran_in(dag_id: str, task_id: str, map_index: int) -> list[str]:
+    """Runs in which this task instance started (whatever its state), the run that happened last first."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    from airflow_mlops_provider.catalog import runs
+    from airflow_mlops_provider.catalog._session import with_session
+
+    def query(session: Any) -> list[str]:
+        stmt = (
+            select(DagRun.run_id)
+            .join(
+                TaskInstance, (TaskInstance.dag_id == DagRun.dag_id) & (TaskInstance.run_id == DagRun.run_id)
+            )
+            .where(
+                DagRun.dag_id == dag_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == map_index,
+                TaskInstance.start_date.is_not(None),
+            )
+            .order_by(*runs.newest_first())
+        )
+        return list(session.scalars(stmt))
+
+    return with_session(None, query)
+
+
+def _resolve_run(dag_id: str, task_id: str, run_id: str, map_index: int, *, recorded: bool) -> str:
+    """The run to replay; ``latest`` is the last run in which the instance ran (``recorded``: the
+    last one with an ``mlops.task`` record, which plain ``@task`` tasks never push)."""
     from airflow_mlops_provider.catalog import runs, task_inputs
 
     if run_id == LATEST:
-        recorded = task_inputs.recorded_runs(dag_id, task_id, map_index)
-        if not recorded:
+        found = (
+            task_inputs.recorded_runs(dag_id, task_id, map_index)
+            if recorded
+            else _ran_in(dag_id, task_id, map_index)
+        )
+        if not found:
             raise ReplayError(
-                f"Task {task_id!r} of DAG {dag_id!r} has no recorded try in any run (no mlops.task record"
+                f"Task {task_id!r} of DAG {dag_id!r} has "
+                + ("no recorded try in any run (no mlops.task record" if recorded else "not run in any run (")
                 + (f" for map index {map_index}" if map_index >= 0 else "")
-                + "): run the DAG once with the task decorated with @ml.task, then replay it."
+                + "): run the DAG once, then replay it."
             )
-        return recorded[0]
+        return found[0]
     if runs.dag_run(dag_id, run_id) is None:
         recent = [f"{r['run_id']} ({r['state']})" for r in runs.dag_runs(dag_id, 5)]
         raise ReplayError(f"DAG {dag_id!r} has no run {run_id!r}. Newest runs: {listing(recent)}.")
     return run_id
 
 
-def _check_operator(dag_id: str, task: Any) -> None:
+#: What a replay can run: the provider's tasks (they record params and inputs) and plain ``@task``.
+REPLAYABLE = "@task, @ml.task, @ml.check or @ml.metric"
+
+
+def _check_operator(dag_id: str, task: Any) -> bool:
+    """Refuse what has no function to replay; ``True`` for a plain ``@task`` (no ``mlops.task`` record)."""
     from airflow_mlops_provider.decorators.ml_task import MLDecoratedOperator
 
     cls = task.operator_class if task.is_mapped else type(task)
-    if not (isinstance(cls, type) and issubclass(cls, MLDecoratedOperator)):
-        kind = getattr(cls, "custom_operator_name", None) or getattr(cls, "__name__", str(cls))
-        advice = (
-            "Decorate its function with @ml.task and run the DAG again."
-            if getattr(task, "python_callable", None) is not None
-            else "A classic operator has no function of the DAG file to replay."
-        )
-        raise ReplayError(
-            f"Task {task.task_id!r} of DAG {dag_id!r} is a {kind}, not an @ml.task: only @ml.task, @ml.check "
-            f"and @ml.metric tasks record the inputs and params a replay needs. {advice}"
-        )
+    if isinstance(cls, type) and issubclass(cls, MLDecoratedOperator):
+        return False
+    kind = getattr(cls, "custom_operator_name", None) or getattr(cls, "__name__", str(cls))
+    if kind == "@task":
+        return True
+    what = (
+        "a TaskFlow variant that does not run its function as it is"
+        if kind.startswith("@")
+        else "a classic operator"
+    )
+    raise ReplayError(
+        f"Task {task.task_id!r} of DAG {dag_id!r} is a {kind} ({what}): a replay calls the function of a "
+        f"TaskFlow task ({REPLAYABLE}) on the inputs the run recorded, and this task has no such "
+        f"function. Run it with `airflow tasks test {dag_id} {task.task_id}` instead."
+    )
+
+
+def _run_params(dag: Any, task: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """The params a plain ``@task`` saw in the run: the DAG's and task's params, then the run's conf
+    (Airflow's default ``dag_run_conf_overrides_params``)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    from airflow_mlops_provider.catalog._session import with_session
+
+    params: dict[str, Any] = {}
+    for source in (getattr(dag, "params", None), getattr(task, "params", None)):
+        if source is not None:
+            try:
+                params.update(source.dump())
+            except Exception:  # a Param without a default: it must come from the conf
+                params.update({k: getattr(v, "value", v) for k, v in dict(source).items()})
+    conf = with_session(
+        None,
+        lambda session: session.scalar(
+            select(DagRun.conf).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        ),
+    )
+    params.update(conf or {})
+    return params
 
 
 def _recorded_function(
@@ -428,11 +499,13 @@ def prepare_replay(
 ) -> PreparedReplay:
     """Find the task instance, its function and its recorded inputs; see :func:`replay`.
 
-    :raises ReplayError: unknown DAG, run or task; a task that is not an ``@ml.task``; no record.
+    :raises ReplayError: unknown DAG, run or task; a classic operator; no record, or a plain ``@task``
+        that did not run in the run.
     :raises ReplayInputError: an input's XCom row is missing or its artifact was deleted.
     """
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.catalog import task_inputs
+    from airflow_mlops_provider.records import TaskRecord
     from airflow_mlops_provider.snapshots.code import callable_code
 
     manager = manager or ArtifactManager.configured()
@@ -444,15 +517,25 @@ def prepare_replay(
         )
         raise ReplayError(f"DAG {dag_id!r} has no task {task_id!r} (in {dag.fileloc}). {hint}")
     task = dag.task_dict[task_id]
-    _check_operator(dag_id, task)
+    plain = _check_operator(dag_id, task)
     if task.is_mapped and map_index < 0:
         raise ReplayError(
             f"Task {task_id!r} is mapped: pass the map index to replay (map_index=N, or --map-index N)."
         )
     if not task.is_mapped and map_index >= 0:
         raise ReplayError(f"Task {task_id!r} is not mapped: leave out the map index.")
-    resolved = _resolve_run(dag_id, task_id, run_id, map_index)
+    resolved = _resolve_run(dag_id, task_id, run_id, map_index, recorded=not plain)
     record = task_inputs.task_record(dag_id, resolved, task_id, map_index)
+    if record is None and plain:
+        if resolved not in _ran_in(dag_id, task_id, map_index):
+            ran = _ran_in(dag_id, task_id, map_index)
+            raise ReplayError(
+                f"Task {task_id!r}" + (f"[{map_index}]" if map_index >= 0 else "") + f" did not run in run "
+                f"{resolved!r} of DAG {dag_id!r}. Runs in which it ran: {listing(ran)}."
+            )
+        record = TaskRecord(
+            status="unknown", operator="@task", params=_run_params(dag, task, dag_id, resolved)
+        )
     if record is None:
         indexes = task_inputs.map_indexes(dag_id, resolved, task_id)
         extra = (
@@ -510,7 +593,8 @@ def replay(
     """Run one task instance of a past run again, here, on the inputs and params that run recorded.
 
     :param dag_id: the DAG.
-    :param task_id: an ``@ml.task`` (or ``@ml.check`` / ``@ml.metric``) task.
+    :param task_id: an ``@ml.task`` (or ``@ml.check`` / ``@ml.metric``) task, or a plain ``@task``
+        (its params are then the DAG's params updated with the run's conf).
     :param run_id: a run id, or ``"latest"``: the run that happened last in which the task instance
         ran (whatever its state, so a failed run is found).
     :param map_index: the map index of a mapped task's instance.
