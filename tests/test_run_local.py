@@ -106,3 +106,42 @@ def test_without_a_sample_and_from_the_cli(warehouse: Path) -> None:
     assert f"  artifacts: {root.as_uri()}" in proc.stdout
     run_id = proc.stdout.split(": run ", 1)[1].split()[0]
     assert len(extracted(run_id, root.as_uri())) == 5
+
+
+#: A query whose rows after the 1000th fail when the database computes them, per database.
+POISONED = {
+    "sqlite": (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)\n"
+        "SELECT i AS id, CASE WHEN i <= 1000 THEN i ELSE abs(-9223372036854775807 - 1) END AS v FROM n\n"
+        "-- a trailing comment;\n"
+    ),
+    "postgres": (
+        "SELECT i AS id, CASE WHEN i <= 1000 THEN i ELSE 1 / (i - i) END AS v "
+        "FROM generate_series(1, 100000) AS i;"
+    ),
+}
+
+
+@pytest.mark.parametrize("database", sorted(POISONED))
+def test_a_sampled_extract_makes_the_database_return_only_the_sample(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With sample=N the database itself stops after N rows: a query whose later rows fail still
+    samples (without the LIMIT, PostgreSQL's client-side cursor would compute and fetch them all)."""
+    from conftest import POSTGRES_URL, postgres_available
+
+    from airflow_mlops_provider.operators import SqlExtractOperator
+    from airflow_mlops_provider.operators.sql import sampled
+
+    if database == "postgres":
+        if not postgres_available():
+            pytest.skip("start PostgreSQL on 127.0.0.1:5432 (trust auth, database test) to run this test")
+        monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", POSTGRES_URL)
+    else:
+        monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"sqlite:///{str(tmp_path / 'w.sqlite').lstrip('/')}")
+    extract = SqlExtractOperator(task_id="poisoned", sql=POISONED[database], conn_id="warehouse")
+    with sampled(7):
+        frame = extract.execute({})
+    assert frame["id"].tolist() == list(range(1, 8)) and frame["v"].tolist() == list(range(1, 8))
+    with pytest.raises(Exception, match=r"(?i)integer overflow|division by zero"):
+        extract.execute({})  # not sampled: the whole query runs, and fails

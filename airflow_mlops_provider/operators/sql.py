@@ -13,6 +13,7 @@ import ast
 import contextlib
 import contextvars
 import math
+import re
 import sqlite3
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -53,6 +54,31 @@ def sampled(rows: int) -> Iterator[None]:
         yield
     finally:
         _SAMPLE_ROWS.reset(token)
+
+
+#: Dialects that run ``SELECT * FROM (<query>) AS alias LIMIT n`` for any SELECT / WITH query.
+LIMIT_DIALECTS = frozenset(
+    {"postgresql", "sqlite", "mysql", "mariadb", "duckdb", "snowflake", "redshift", "trino"}
+)
+_QUERY_START = re.compile(r"(?is)\A\s*(select|with)\b")
+
+
+def limited_query(sql: Any, dialect: str | None, limit: int) -> str | None:
+    """``sql`` wrapped so the database returns at most ``limit`` rows, or ``None`` when that cannot be
+    done safely: an unknown dialect, several statements, or something other than a query."""
+    if not isinstance(sql, str) or dialect not in LIMIT_DIALECTS:
+        return None
+    body = sql.strip().rstrip(";").rstrip()
+    if ";" in body or not _QUERY_START.match(body):  # a ";" may be in a literal, but do not guess
+        return None
+    return f"SELECT * FROM (\n{body}\n) AS mlops_sample LIMIT {int(limit)}"  # newlines: a trailing -- comment
+
+
+def _dialect_name(hook: DbApiHook) -> str | None:
+    try:
+        return str(hook.dialect_name)
+    except Exception:  # a hook whose URI cannot be built: sample by chunks
+        return None
 
 
 # Most bind parameters one statement may carry, for the dialects where multi-row
@@ -238,14 +264,26 @@ class SqlExtractOperator(BaseOperator):
         self.log.info("Running on connection %r: %s", self.conn_id, self.sql)
         limit = _SAMPLE_ROWS.get()
         frame = None
-        if limit is not None:
-            # The first chunk only: the driver fetches no more than ``limit`` rows, on any database.
+        limited = None if limit is None else limited_query(self.sql, _dialect_name(hook), limit)
+        if limited is not None:
+            # The database itself returns at most ``limit`` rows (it may still read more to produce
+            # them, e.g. to sort); only those cross the wire.
+            frame = hook.get_df(limited, parameters=self.parameters, df_type="pandas")
+            self.log.info("Sampling: LIMIT %d around the query (ml.run_local(sample=%d))", limit, limit)
+        elif limit is not None:
+            # The first chunk of a chunked read: the database runs the whole query, and a driver with
+            # client-side cursors may transfer the whole result before the first chunk is cut.
             chunks = hook.get_df_by_chunks(
                 self.sql, parameters=self.parameters, chunksize=limit, df_type="pandas"
             )
             frame = next(chunks, None)
             chunks.close()
-            self.log.info("Sampling: kept the first %d rows at most (ml.run_local(sample=%d))", limit, limit)
+            self.log.info(
+                "Sampling: kept the first %d rows of a chunked read (ml.run_local(sample=%d)); the query "
+                "itself is not limited on this connection's dialect",
+                limit,
+                limit,
+            )
         if frame is None:  # not sampling, or an empty result (read whole for its columns)
             frame = hook.get_df(self.sql, parameters=self.parameters, df_type="pandas")
         self.log.info("Extracted %d rows x %d columns", len(frame), len(frame.columns))
