@@ -7,11 +7,16 @@ Run it from the repository root with the project's virtualenv::
 
 It builds a temporary Airflow home (SQLite metadata DB, ``airflow db migrate``, not timed) with a
 local artifact store and a chain of five cached tasks (make -> clean -> features -> train ->
-evaluate), each doing real pandas / numpy work on a ``--rows``-row frame. Timed with ``dag.test()``
-in one process, wall clock from the call to its return: the first run (every task runs), a rerun
-with nothing changed (every task hits), a rerun after the last task's code changed (only it runs),
-and, for the scheduling and bookkeeping floor, the same chain of five tasks that do nothing and
-cache nothing. Repeated ``--repeat`` times (fresh cache each time); min and median reported.
+evaluate), each doing real pandas / numpy work on a ``--rows``-row frame (evaluate scores every row
+of the features table with the trained weights). Timed with ``dag.test()`` in one process, wall
+clock from the call to its return: the first run (every task runs), a rerun with nothing changed
+(every task hits), a rerun after the last task's code changed (only it runs: it loads the features
+table and scores it again), and the same chain of five tasks that do nothing and cache nothing.
+Each timed run's ``mlops.task`` records are checked: exactly the expected tasks hit.
+
+The floor is ``dag.test()``'s own bookkeeping in one process, not a scheduler's: under a real
+scheduler each task also pays its queueing and process start, which a hit does not remove.
+Repeated ``--repeat`` times (fresh cache each time); min and median reported.
 """
 
 from __future__ import annotations
@@ -63,10 +68,11 @@ def pipeline():
         {work_train}
 
     @ml.task(cache={cache})
-    def evaluate(model: dict) -> float:
+    def evaluate(df: pd.DataFrame, model: dict) -> dict:
         {work_evaluate}
 
-    evaluate(train(features(clean(make()))))
+    table = features(clean(make()))
+    evaluate(table, train(table))
 
 
 pipeline()
@@ -80,9 +86,17 @@ WORK = {
     'roll=df["a"].rolling(50).mean())',
     "work_train": 'x = df[["a", "b", "c", "ab"]].to_numpy()\n        '
     'w = np.linalg.lstsq(x, df["rank"].to_numpy(), rcond=None)[0]\n        return {"weights": w.tolist()}',
-    "work_evaluate": 'return float(sum(abs(w) for w in model["weights"]))  # v1',
+    # Scores every row: predictions, residuals, their quantiles and a rank correlation per decile.
+    "work_evaluate": 'x = df[["a", "b", "c", "ab"]].to_numpy()\n        '
+    'residual = df["rank"].to_numpy() - x @ np.array(model["weights"])\n        '
+    'deciles = pd.qcut(df["a"], 10, labels=False)\n        '
+    'by_decile = df.assign(r=residual).groupby(deciles)[["r", "rank"]].corr(method="spearman")\n        '
+    'return {"rmse": float(np.sqrt(np.mean(residual**2))), '
+    '"q": np.quantile(residual, [0.05, 0.5, 0.95]).tolist(), '
+    '"corr": float(by_decile.to_numpy()[0::2, 1].mean())}  # v1',
 }
-NOTHING = {name: "return {}" for name in WORK}  # {}: train is -> dict (multiple_outputs)
+NOTHING = {name: "return {}" for name in WORK}  # {}: train and evaluate are -> dict (multiple_outputs)
+TASKS = ("make", "clean", "features", "train", "evaluate")
 
 
 def _setup_home(home: Path) -> None:
@@ -102,8 +116,12 @@ def _setup_home(home: Path) -> None:
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
 
 
-def _run(home: Path, source: str, dag_id: str) -> float:
+def _run(home: Path, source: str, dag_id: str, hits: set[str] | None = None) -> float:
+    """Seconds of one ``dag.test()`` call; with ``hits``, checks that exactly these tasks hit
+    (read from the run's ``mlops.task`` records, so a fast run cannot be a broken one)."""
     from airflow.dag_processing.dagbag import DagBag
+
+    from airflow_mlops_provider.catalog import task_inputs
 
     path = home / "dags" / f"{dag_id}.py"
     path.write_text(source)
@@ -113,6 +131,14 @@ def _run(home: Path, source: str, dag_id: str) -> float:
     run = bag.dags[dag_id].test()
     elapsed = time.perf_counter() - started
     assert run.state == "success", f"{dag_id}: {run.state}"
+    if hits is not None:
+        hit = set()
+        for task_id in TASKS:
+            record = task_inputs.task_record(dag_id, run.run_id, task_id)
+            assert record is not None and record.cache is not None, f"{dag_id}/{task_id}: no cache record"
+            if record.cache.get("hit"):
+                hit.add(task_id)
+        assert hit == hits, f"{dag_id}: hits {sorted(hit)}, expected {sorted(hits)}"
     return elapsed
 
 
@@ -131,10 +157,11 @@ def main() -> None:
         for i in range(args.repeat):
             dag_id = f"bench_cache_{i}"  # a fresh DAG (and cache) per repeat
             source = PIPELINE.format(rows=args.rows, dag_id=dag_id, cache="True", **WORK)
-            times["first"].append(_run(home, source, dag_id))
-            times["cached"].append(_run(home, source, dag_id))
-            changed = source.replace("# v1", "+ 0.0  # v2")
-            times["last_changed"].append(_run(home, changed, dag_id))
+            times["first"].append(_run(home, source, dag_id, hits=set()))
+            times["cached"].append(_run(home, source, dag_id, hits=set(TASKS)))
+            changed = source.replace("}  # v1", ', "v": 2}  # v2')
+            assert changed != source
+            times["last_changed"].append(_run(home, changed, dag_id, hits=set(TASKS) - {"evaluate"}))
             empty = PIPELINE.format(rows=args.rows, dag_id=f"bench_nothing_{i}", cache="False", **NOTHING)
             times["no_work"].append(_run(home, empty, f"bench_nothing_{i}"))
         result: dict[str, Any] = {
