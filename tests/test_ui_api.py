@@ -118,7 +118,8 @@ def _run_dags() -> dict[str, Any]:
     shop = run_dag("mlops_ui_shop")
     other = run_dag("mlops_ui_other")
     first, second = run_before_and_after_change(DAGS_DIR / "mlops_ui_evolving.py", EVOLVING_V1, EVOLVING_V2)
-    return {"shop": shop, "other": other, "first": first, "second": second}
+    tables = [run_dag("mlops_compare", run_conf={"variant": v}).run_id for v in (1, 2)]
+    return {"shop": shop, "other": other, "first": first, "second": second, "tables": tables}
 
 
 def _forge_reference(shop_run_id: str, outside: Path) -> None:
@@ -155,6 +156,27 @@ def _forge_cross_dag(shop: Any, other_run_id: str) -> None:
     set_raw_xcom("borrowed", stolen, dag_id="mlops_ui_other", task_id="quality", run_id=other_run_id)
 
 
+def _run_with_the_executor(dag_id: str, env: dict[str, str], url: str) -> str:
+    """``airflow dags test DAG --use-executor``: task processes run by the LocalExecutor through the
+    API server's Task Execution API, so each try writes its log file as on a cluster (``dag.test()``
+    in this process logs to the console only). Returns the run id."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from conftest import BIN
+
+    proc = subprocess.run(
+        [str(BIN / "airflow"), "dags", "test", dag_id, "--use-executor"],
+        env={**env, "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.id.desc()).first()
+        assert run is not None and run.state == "failed", proc.stdout[-3000:] + proc.stderr[-3000:]
+        return run.run_id
+
+
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     runs = _run_dags()
@@ -179,6 +201,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 response = client.post("/auth/token", json={"username": user, "password": password})
                 assert response.status_code in (200, 201), response.text
                 tokens[user] = response.json()["access_token"]
+            runs["failing"] = _run_with_the_executor("mlops_ui_failing", env, url)
             yield {"client": client, "tokens": tokens, "runs": runs, "fab": fab, "log": log}
     finally:
         (DAGS_DIR / "mlops_ui_evolving.py").unlink(missing_ok=True)
@@ -396,15 +419,80 @@ def test_task_page_shows_manifest_code_and_trend(ui: dict[str, Any]) -> None:
 
 
 def test_task_page_of_a_failed_task(ui: dict[str, Any]) -> None:
-    run_id = ui["runs"]["shop"].run_id
-    data = get(ui, f"/mlops/api/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/explode").json()
+    """``fit`` raised ``ValueError`` in a task process (its log written as on a cluster): the run
+    page's "What failed" names it with the error line, its task page shows the traceback."""
+    from mlops_ui_failing import ERROR
+
+    run_id = q(ui["runs"]["failing"])
+    data = get(ui, f"/mlops/api/dags/mlops_ui_failing/runs/{run_id}/tasks/fit").json()
     assert data["ti"]["state"] == "failed"
-    page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/explode").text
-    assert "Failure" in page
-    if data["traceback"]:  # dag.test() may log to the console only: then the state is shown
-        assert "the model exploded" in data["traceback"] and "ValueError" in page
-    else:
-        assert "no traceback could be read" in page
+    assert f"ValueError: {ERROR}" in data["traceback"], data["traceback"]
+    page = get(ui, f"/mlops/dags/mlops_ui_failing/runs/{run_id}/tasks/fit").text
+    assert "<h3>Failure</h3>" in page
+    traceback = page[page.index('<pre class="value traceback">') :]
+    traceback = traceback[: traceback.index("</pre>")]
+    assert f"ValueError: {ERROR}" in traceback and ", in fit\n" in traceback
+    run = get(ui, f"/mlops/dags/mlops_ui_failing/runs/{run_id}").text
+    top = run[run.index('id="failed-tasks"') : run.index("Graph as it ran")]
+    assert "<b>fit</b>" in top and f": ValueError: {ERROR}</li>" in top
+    # dag.test() runs tasks in the test process, whose log goes to the console: the state is shown.
+    shop = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(ui['runs']['shop'].run_id)}/tasks/explode").text
+    assert "<h3>Failure</h3>" in shop and "failed" in shop
+
+
+def test_task_page_of_a_succeeded_task_shows_its_log(ui: dict[str, Any]) -> None:
+    run_id = q(ui["runs"]["failing"])
+    data = get(ui, f"/mlops/api/dags/mlops_ui_failing/runs/{run_id}/tasks/prepare").json()
+    assert data["ti"]["state"] == "success" and data["traceback"] is None
+    assert any("prepared 3 training batches" in line["text"] for line in data["log_excerpt"])
+    page = get(ui, f"/mlops/dags/mlops_ui_failing/runs/{run_id}/tasks/prepare").text
+    excerpt = page[page.index('id="log-excerpt"') :]
+    assert "prepared 3 training batches" in excerpt[: excerpt.index("</table>")]
+    assert "<h3>Failure</h3>" not in page
+
+
+def test_task_page_shows_each_input_with_its_producer_and_stored_preview(
+    ui: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``summarize`` read ``prepare``'s frame: its page links to prepare's task page and shows the
+    preview stored when prepare wrote it (escaped, first rows only), without loading the frame."""
+    from airflow_mlops_provider.artifacts.manager import ArtifactManager
+
+    run_id = ui["runs"]["failing"]
+    data = get(ui, f"/mlops/api/dags/mlops_ui_failing/runs/{q(run_id)}/tasks/summarize").json()
+    (frame,) = data["inputs"]
+    assert frame["producer"] | {"run_id": run_id} == {
+        "dag_id": "mlops_ui_failing",
+        "run_id": run_id,
+        "task_id": "prepare",
+        "map_index": -1,
+        "key": "return_value",
+    }
+    assert frame["linked"] and frame["preview"]["kind"] == "table" and frame["preview"]["rows"] == 3
+    assert frame["preview"]["stats"]["rows"]["mean"] == pytest.approx(175.0)
+    page = get(ui, f"/mlops/dags/mlops_ui_failing/runs/{q(run_id)}/tasks/summarize").text
+    inputs = page[page.index('id="task-inputs"') : page.index("<h3>Code</h3>")]
+    assert (
+        f'href="/mlops/dags/mlops_ui_failing/runs/{q(run_id)}/tasks/prepare?map_index=-1">prepare</a>'
+        in inputs
+    )
+    assert "3 rows \u00d7 3 columns" in inputs and "<th>source</th>" in inputs
+    assert "&lt;i&gt;web&lt;/i&gt;" in inputs and "<i>web</i>" not in inputs
+
+    from airflow_mlops_provider.ui import render, service
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a task page must not load an artifact")
+
+    monkeypatch.setattr(ArtifactManager, "load", refuse)
+    monkeypatch.setattr(service, "RUN_PREVIEWS", 0)  # past the bound: listed, no preview read
+    bounded = service.task_page("mlops_ui_failing", run_id, "summarize")
+    (listed,) = bounded["inputs"]
+    assert not listed["preview_read"] and listed["preview"] is None
+    html = render.render("task.html", "/mlops", **bounded)
+    assert (
+        "Preview on the producer&#39;s task page." in html or "Preview on the producer's task page." in html
+    )
 
 
 def test_run_page_shows_the_structure_of_that_run_and_the_diff(ui: dict[str, Any]) -> None:
@@ -465,6 +553,66 @@ def test_runs_table_has_metric_columns_and_checks_by_run(ui: dict[str, Any]) -> 
     shop = get(ui, "/mlops/dags/mlops_ui_shop").text
     assert 'class="grid checks-grid"' in shop and "<td>scores_high</td>" in shop
     assert 'class="cell status-warning"' in shop
+
+
+def test_checks_grid_of_many_checks_fills_every_run(ui: dict[str, Any]) -> None:
+    """10 checks in each of 30 runs (300 records): every column of the grid, the oldest run's too,
+    shows the status its checks had in that run, never "not run"."""
+    from datetime import timedelta
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import insert, select
+
+    from airflow_mlops_provider.records import CHECK_KEY, CheckRecord
+    from airflow_mlops_provider.ui import service
+
+    dag_id, start = "mlops_ui_many_checks", datetime(2026, 1, 1, tzinfo=timezone.utc)
+    run_ids = [f"manual__many_{n:02d}" for n in range(30)]  # oldest first
+    with create_session() as session:
+        session.execute(
+            insert(DagRun.__table__),
+            [{"dag_id": dag_id, "run_id": run_id, "run_type": "manual", "state": "success"}
+             | {"run_after": start + timedelta(hours=n), "start_date": start + timedelta(hours=n)}
+             | {"clear_number": 0, "span_status": "ended"}
+             for n, run_id in enumerate(run_ids)],
+        )  # fmt: skip
+        ids = dict(session.execute(select(DagRun.run_id, DagRun.id).where(DagRun.dag_id == dag_id)).all())
+        session.execute(
+            insert(TaskInstance.__table__),
+            [{"id": uuid.uuid4(), "dag_id": dag_id, "run_id": run_id, "task_id": f"check_{c}"}
+             | {"map_index": -1, "pool": "default_pool", "state": "success", "try_number": 1}
+             for run_id in run_ids for c in range(10)],
+        )  # fmt: skip
+        rows = []
+        for n, run_id in enumerate(run_ids):
+            for c in range(10):
+                failed = n == 0 and c == 3  # the oldest run: one check failed
+                check = CheckRecord(
+                    name=f"check_{c}",
+                    severity="error",
+                    status="failed" if failed else "ok",
+                    message="1 of 5 rows failed" if failed else "5 of 5 rows passed",
+                    passed=not failed,
+                    failing_count=1 if failed else 0,
+                )
+                rows.append(
+                    {"dag_run_id": ids[run_id], "dag_id": dag_id, "run_id": run_id, "map_index": -1}
+                    | {"task_id": f"check_{c}", "key": CHECK_KEY, "value": check.to_row()}
+                    | {"timestamp": start + timedelta(hours=n)}
+                )
+        session.execute(insert(XComModel.__table__), rows)
+    grid = service.dag_page(dag_id)["checks_grid"]
+    assert grid["runs"] == run_ids[::-1]  # newest first
+    assert [r["check"] for r in grid["rows"]] == [f"check_{c}" for c in range(10)]
+    for row in grid["rows"]:
+        assert None not in row["cells"], row
+        assert row["cells"][-1] == ("failed" if row["check"] == "check_3" else "ok"), row
+    page = get(ui, f"/mlops/dags/{dag_id}").text
+    grid_html = page[page.index('class="grid checks-grid"') : page.index("Check history")]
+    assert 'title="manual__many_00: failed"' in grid_html and ": not run" not in grid_html
 
 
 def test_run_page_says_what_failed_first(ui: dict[str, Any]) -> None:
@@ -581,6 +729,20 @@ def test_compare_two_runs_shows_structure_metrics_and_escapes(ui: dict[str, Any]
     assert get(ui, f"/mlops/dags/mlops_ui_evolving/compare?a={q(first)}&b=nope").status_code == 404
     assert get(ui, f"/mlops/dags/mlops_ui_evolving/compare?a={q(first)}&b=..").status_code == 400
     assert get(ui, url, user="limited").status_code == 403
+
+
+def test_compare_page_shows_table_changes(ui: dict[str, Any]) -> None:
+    """Two runs of ``mlops_compare``: rows, the added and the removed column, the retyped one, and
+    per column the null-rate, mean and distinct-count changes with their deltas."""
+    a, b = ui["runs"]["tables"]
+    page = get(ui, f"/mlops/dags/mlops_compare/compare?a={q(a)}&b={q(b)}").text
+    start = page.index('data-artifact="customers return_value"')
+    table = page[start : page.index("</div>", start)]
+    assert "rows: 4 → 6 (+2)" in table
+    assert "+ column <b>segment</b>" in table and "\u2212 column <b>legacy</b> (int64)" in table
+    assert "column <b>score</b>: int64 → float64" in table
+    assert '<td>id</td>\n<td class="stat-null_rate"></td><td class="stat-mean">2.5 → 3.5 (+1)</td>' in table
+    assert '<td class="stat-distinct">2 → 3 (+1)</td>' in table
 
 
 def test_fab_view_renders_with_the_same_templates_and_permissions(ui: dict[str, Any]) -> None:

@@ -29,8 +29,14 @@ if TYPE_CHECKING:
 
 
 def _records(
-    dag_id: str, task_id: str | None, key: str, limit: int, session: Any = None
+    dag_id: str,
+    task_id: str | None,
+    key: str,
+    limit: int | None,
+    session: Any = None,
+    runs: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Rows of ``key`` newest run first: at most ``limit`` rows, of the newest ``runs`` runs."""
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from sqlalchemy import select
@@ -50,8 +56,18 @@ def _records(
             .join(DagRun, DagRun.id == XComModel.dag_run_id)
             .where(XComModel.dag_id == dag_id, XComModel.key == key)
             .order_by(*run_order.newest_first())
-            .limit(limit)
         )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if runs is not None:  # by run, not by row: a run with many checks must not push out others
+            recent = (
+                select(DagRun.id)
+                .where(DagRun.dag_id == dag_id)
+                .order_by(*run_order.newest_first())
+                .limit(runs)
+                .subquery()
+            )
+            stmt = stmt.where(XComModel.dag_run_id.in_(select(recent.c.id)))
         if task_id is not None:
             stmt = stmt.where(XComModel.task_id == task_id)
         return [
@@ -104,13 +120,19 @@ def metric_history(
 
 
 def check_history(
-    dag_id: str, task_id: str | None = None, limit: int = 100, *, session: Any = None
+    dag_id: str,
+    task_id: str | None = None,
+    limit: int | None = 100,
+    *,
+    runs: int | None = None,
+    session: Any = None,
 ) -> list[dict[str, Any]]:
     """Check records (outcome, severity, message, failing samples) across runs, newest first: the
-    fields of :class:`CheckRecord` and of the run."""
+    fields of :class:`CheckRecord` and of the run. ``limit`` bounds the records, ``runs`` takes
+    every record of the newest ``runs`` runs (the checks-by-runs grid)."""
     return [
         {**{k: v for k, v in row.items() if k != "record"}, **CheckRecord.from_row(row["record"]).to_row()}
-        for row in _records(dag_id, task_id, CHECK_KEY, limit, session)
+        for row in _records(dag_id, task_id, CHECK_KEY, limit, session, runs)
     ]
 
 

@@ -386,13 +386,14 @@ def dag_page(dag_id: str, runs: int = 50, metric_runs: int = 100) -> dict[str, A
     for run in run_list:
         run["metrics"] = cells.get(run["run_id"], {})
     checks = check_rows(dag_id, 200)
+    grid_runs = [r["run_id"] for r in run_list[:GRID_RUNS]]
     return {
         "dag_id": dag_id,
         "runs": run_list,
         "metric_columns": columns,
         "metrics": chart,
         "checks": checks,
-        "checks_grid": checks_grid(checks, [r["run_id"] for r in run_list[:30]]),
+        "checks_grid": checks_grid(check_rows(dag_id, None, runs=GRID_RUNS), grid_runs),
     }
 
 
@@ -468,7 +469,12 @@ def checks_grid(rows: list[dict[str, Any]], run_ids: list[str]) -> dict[str, Any
     }
 
 
-def check_rows(dag_id: str, limit: int = 200) -> list[dict[str, Any]]:
+#: Runs (columns) of the checks-by-runs grid, newest first.
+GRID_RUNS = 30
+
+
+def check_rows(dag_id: str, limit: int | None = 200, *, runs: int | None = None) -> list[dict[str, Any]]:
+    """Check records of a DAG, newest run first: at most ``limit``, of the newest ``runs`` runs."""
     return [
         {
             "run_id": r.get("run_id"),
@@ -480,7 +486,7 @@ def check_rows(dag_id: str, limit: int = 200) -> list[dict[str, Any]]:
             "message": r.get("message"),
             "failing_count": r.get("failing_count"),
         }
-        for r in catalog.records.check_history(dag_id, None, limit)
+        for r in catalog.records.check_history(dag_id, None, limit, runs=runs)
     ]
 
 
@@ -658,7 +664,7 @@ def task_page(
         "map_index": map_index,
         "artifacts": artifacts,
         **records,
-        "inputs": inputs,
+        "inputs": input_views(dag_id, inputs),
         "code": code,
         "code_origin": code_origin,
         "trend": {  # on an axis of runs, as the metric charts: x is the run's position, oldest first
@@ -671,8 +677,59 @@ def task_page(
         "traceback": ended.traceback if ended and failed else None,
         "exit": exit_summary(ended, records["tasks"]) if ended is not None and failed else None,
         "log_excerpt": ended.excerpt if ended else [],
+        "preview_rows": RUN_PREVIEW_ROWS,
         "log_url": airflow_log_url(dag_id, run_id, task_id, map_index),
     }
+
+
+def input_views(dag_id: str, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The artifacts a task read (its ``mlops.task`` record's lineage), each with its producer and,
+    for producers of this DAG, a link to the producer's task page and the preview stored when the
+    producer wrote it (read for the first ``RUN_PREVIEWS`` inputs; nothing is loaded). Inputs from
+    another DAG are named only: the user's permission covers ``dag_id``."""
+    from dataclasses import replace
+
+    from airflow_mlops_provider.artifacts import codec
+
+    views, rows_of = [], {}
+    for n, item in enumerate(inputs):
+        producer = item.get("producer") if isinstance(item.get("producer"), dict) else {}
+        where = {
+            "run_id": str(producer.get("run_id") or ""),
+            "task_id": str(producer.get("task_id") or ""),
+            "map_index": producer.get("map_index") if isinstance(producer.get("map_index"), int) else -1,
+            "key": str(producer.get("key") or "return_value"),
+        }
+        ours = producer.get("dag_id") == dag_id and not invalid_id(dag_id, where["run_id"], where["task_id"])
+        view = {
+            "type": item.get("type"),
+            "uri": item.get("uri"),
+            "sha256": item.get("sha256"),
+            "producer": {"dag_id": producer.get("dag_id"), **where},
+            "linked": ours,
+            "preview_read": False,
+            "preview": None,
+            "preview_error": None,
+        }
+        if ours and n < RUN_PREVIEWS:
+            found = (where["run_id"], where["task_id"], where["map_index"], where["key"])
+            if found not in rows_of:
+                rows_of[found] = catalog.records.xcoms(dag_id, *found[:3], key=found[3])
+            # Only this input's reference of the producer's row (which may hold many) is read.
+            own = [
+                replace(row, value=ref)
+                for row in rows_of[found]
+                for _, ref in codec.iter_references(row.value)
+                if ref.get("uri") == view["uri"]
+            ]
+            view["preview_read"] = True
+            if entries := artifacts_of(own[:1]):
+                view["preview"] = entries[0].get("preview")
+                view["preview_error"] = entries[0].get("preview_error") or entries[0].get("error")
+            else:
+                view["preview_error"] = "the producer's XCom row no longer refers to this artifact"
+        views.append(view)
+    return views
 
 
 # -- failures ----------------------------------------------------------------------------------------
