@@ -1,4 +1,4 @@
-"""``airflow mlops diff``: the structure and code changes between two recorded runs."""
+"""``airflow mlops diff``: the structure, code and data changes between two recorded runs."""
 
 from __future__ import annotations
 
@@ -104,7 +104,61 @@ def test_diff_between_two_runs_of_a_changed_dag() -> None:
 
     missing = mlops("diff", "mlops_cli_diff", first.run_id, "no_such_run")
     assert missing.returncode == 1
-    assert missing.stderr.startswith("Error: No structure snapshot") and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("Error: DAG 'mlops_cli_diff' has no run 'no_such_run'.")
+    assert "Traceback" not in missing.stderr
     no_runs = mlops("diff", "mlops_no_such_dag", "previous", "latest")
     assert no_runs.returncode == 1 and "Traceback" not in no_runs.stderr
     assert "'previous' stands for the second-newest successful run" in no_runs.stderr
+
+
+def _run_without_a_snapshot(dag_id: str, run_id: str) -> None:
+    """A finished run of ``dag_id`` with no structure snapshot and no XComs (recorded before the
+    plugin was installed, say), written through Airflow's models."""
+    from datetime import datetime, timezone
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import insert
+
+    when = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    with create_session() as session:
+        session.execute(
+            insert(DagRun.__table__),
+            [{"dag_id": dag_id, "run_id": run_id, "run_type": "manual", "state": "success"}
+             | {"run_after": when, "start_date": when, "clear_number": 0, "span_status": "ended"}],
+        )  # fmt: skip
+
+
+def test_diff_prints_table_changes_and_degrades_without_a_snapshot() -> None:
+    """The data part, line by line as the compare page shows it: rows, added, removed and retyped
+    columns, mean, null-rate and distinct deltas. A run without a structure snapshot still gets the
+    data part, with a note instead of the structure (exit 0), as the compare page does."""
+    from airflow_runner import run_dag
+
+    first = run_dag("mlops_compare", run_conf={"variant": 1})
+    second = run_dag("mlops_compare", run_conf={"variant": 2})
+    assert first.state == second.state == "success"
+    proc = mlops("diff", "mlops_compare", first.run_id, second.run_id)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("  data ")]
+    assert line.startswith("  data customers return_value: rows 4 -> 6, +column segment ("), line
+    assert ", -column legacy, column score int64 -> float64, " in line, line
+    assert "id: mean 2.5 -> 3.5 (+1)" in line, line
+    assert "city: null_rate 0 -> 0.333333 (+0.333333); distinct 2 -> 3 (+1); new top values c, d" in line, (
+        line
+    )
+    assert "  metric rows.rows: 4 -> 6 (+2) [ok -> warning]" in proc.stdout
+
+    _run_without_a_snapshot("mlops_compare", "manual__before_snapshots")
+    old = mlops("diff", "mlops_compare", "manual__before_snapshots", second.run_id)
+    assert old.returncode == 0, old.stderr[-2000:]
+    assert (
+        f"mlops_compare: manual__before_snapshots -> {second.run_id}: structure not recorded for "
+        "run(s) 'manual__before_snapshots'"
+    ) in old.stdout
+    assert "  + artifact customers return_value" in old.stdout
+    assert "  metric rows.rows: None -> 6" in old.stdout
+    data = json.loads(
+        mlops("diff", "mlops_compare", "manual__before_snapshots", second.run_id, "--output", "json").stdout
+    )
+    assert "structure not recorded" in data["structure_error"] and data["artifacts_added"]

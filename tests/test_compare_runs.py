@@ -48,5 +48,8 @@ def test_table_changes_without_loading_the_artifact(
     assert table["retyped"] == [{"name": "score", "before": "int64", "after": "float64"}]
     city = table["columns"]["city"]
     assert city["null_rate"]["before"] == 0.0 and city["null_rate"]["after"] == pytest.approx(2 / 6, abs=1e-6)
-    assert city["top"]["new"] == ["c"]
+    assert city["top"]["new"] == ["c", "d"]
+    assert city["distinct"] == {"before": 2, "after": 3, "delta": 1}
+    assert table["removed"] == [{"name": "legacy", "dtype": "int64"}]
+    assert table["columns"]["id"]["mean"] == {"before": 2.5, "after": 3.5, "delta": 1.0}
     assert result.artifacts_added == result.artifacts_removed == []

@@ -375,3 +375,61 @@ def test_ui_task_page_says_where_cached_outputs_came_from(page: Any, cache_runs:
         expect(line).to_contain_text("cache hit: outputs of")
         expect(line).to_contain_text(f"{cache_runs['first']}/features")
         expect(line).to_contain_text("the function did not run")
+
+
+# -- what failed, and the logs of tasks that did not ----------------------------------------------
+
+FAILING_DAG = "mlops_ui_failing"
+
+
+@pytest.fixture(scope="module")
+def failing_run(cluster: AirflowCluster) -> str:
+    """A REST-triggered run of ``mlops_ui_failing``: ``fit`` raises ``ValueError`` in its worker."""
+    cluster.add_dag_file(DAGS / f"{FAILING_DAG}.py", wait_for=[FAILING_DAG])
+    cluster.unpause(FAILING_DAG)
+    run_id = cluster.trigger_rest(FAILING_DAG)
+    assert cluster.wait_for_run(FAILING_DAG, run_id) == "failed"
+    return run_id
+
+
+def test_an_ordinary_failure_shows_its_error_line_and_traceback(cluster, failing_run) -> None:
+    """Read from the worker's log by the api-server: the run page's "What failed" names the task
+    with its error line, the task page shows the traceback."""
+    from mlops_ui_failing import ERROR
+
+    run = cluster.http("GET", f"/mlops/dags/{FAILING_DAG}/runs/{q(failing_run)}").text
+    top = run[run.index('id="failed-tasks"') : run.index("Graph as it ran")]
+    assert "<b>fit</b>" in top and f": ValueError: {ERROR}</li>" in top, top
+    page = view(cluster, f"/dags/{FAILING_DAG}/runs/{q(failing_run)}/tasks/fit")
+    assert page["traceback"].rstrip().endswith(f"ValueError: {ERROR}"), page["traceback"]
+    html = cluster.http("GET", f"/mlops/dags/{FAILING_DAG}/runs/{q(failing_run)}/tasks/fit").text
+    traceback = html[html.index('<pre class="value traceback">') :]
+    assert f"ValueError: {ERROR}" in traceback[: traceback.index("</pre>")]
+
+
+def test_ui_succeeded_task_shows_its_log_and_a_failed_one_why(
+    page: Any, history: dict[str, str], failing_run: str
+) -> None:
+    """In Airflow's UI: a task that succeeded shows its log's last lines in its ML tab; the failed
+    run's ML tab starts with the failed task and its error, whose ML tab shows the traceback."""
+    from mlops_ui_failing import ERROR
+    from playwright.sync_api import expect
+
+    with screenshot_on_failure(page, "prod-succeeded-task-log"):
+        open_task(page, DAG_ID, history["cli"], "ages_plausible")
+        frame = open_ml_tab(page, "mlops_task")
+        expect(
+            frame.get_by_role("heading", name=re.compile(r"^Log \(last \d+ lines of try 1\)$"))
+        ).to_be_visible()
+        expect(frame.locator("#log-excerpt")).to_contain_text("all 200 rows passed")
+        expect(frame.locator("pre.traceback")).to_have_count(0)
+
+    with screenshot_on_failure(page, "prod-failed-run"):
+        open_run(page, FAILING_DAG, failing_run)
+        frame = open_ml_tab(page, "mlops_run")
+        expect(frame.locator("#failed-tasks li").first).to_contain_text(f"fit failed: ValueError: {ERROR}")
+
+    with screenshot_on_failure(page, "prod-failed-task"):
+        open_task(page, FAILING_DAG, failing_run, "fit")
+        frame = open_ml_tab(page, "mlops_task")
+        expect(frame.locator("pre.traceback")).to_contain_text(f"ValueError: {ERROR}")

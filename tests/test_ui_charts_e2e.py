@@ -5,7 +5,8 @@ The module-scoped fixture writes three DAGs of one pipeline (load a frame, check
 and runs each once with ``dag.test()``: ``mlops_chart_one`` (one run), ``mlops_chart_fifty`` (its
 first run, then 49 earlier runs written as real metadata-DB rows through Airflow's models: the runs,
 their task instances and the check and metric records their tasks would have pushed, as
-``dev/bench_ui.py`` does) and ``mlops_chart_failing`` (a task raises, an error check fails). Then it
+``dev/bench_ui.py`` does; one seeded loss broke its bound), ``mlops_chart_thousand`` (the same with
+999 earlier runs) and ``mlops_chart_failing`` (a task raises, an error check fails). Then it
 starts ``airflow api-server`` with the simple auth manager and logs in through Airflow's login page.
 
 Screenshots go to ``$MLOPS_TEST_ARTIFACTS`` and, with ``MLOPS_UPDATE_TOUR=1`` (``dev/ui_tour.py``),
@@ -35,7 +36,10 @@ pytestmark = pytest.mark.slow
 SIMPLE = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 USER, PASSWORD = "admin", "admin-pw"
 ONE, FIFTY, FAILING = "mlops_chart_one", "mlops_chart_fifty", "mlops_chart_failing"
+THOUSAND = "mlops_chart_thousand"
 SEEDED = 49
+#: The seeded run whose loss broke its upper bound with severity error (a failed point).
+FAILED_RUN = 40
 #: Runs seeded before this one have the loss's upper bound at 0.5, later ones at 0.3.
 BOUND_CHANGE = 25
 
@@ -87,6 +91,7 @@ def pipeline(dag_id: str, failing: bool) -> None:
 pipeline("mlops_chart_one", failing=False)
 pipeline("mlops_chart_fifty", failing=False)
 pipeline("mlops_chart_failing", failing=True)
+pipeline("mlops_chart_thousand", failing=False)
 """
 
 
@@ -106,7 +111,9 @@ def _seed_earlier_runs(dag_id: str, template_run_id: str, count: int) -> list[st
         template = session.scalar(
             select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == template_run_id)
         )
-        tis = session.scalars(select(TaskInstance).where(TaskInstance.run_id == template_run_id)).all()
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == template_run_id)
+        ).all()
         started = template.start_date - timedelta(days=count)
         run_ids = [f"manual__seeded_{n:02d}" for n in range(count)]
         session.execute(
@@ -119,7 +126,11 @@ def _seed_earlier_runs(dag_id: str, template_run_id: str, count: int) -> list[st
                 for n, run_id in enumerate(run_ids)
             ],
         )
-        ids = dict(session.execute(select(DagRun.run_id, DagRun.id).where(DagRun.run_id.in_(run_ids))).all())
+        ids = dict(
+            session.execute(
+                select(DagRun.run_id, DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id.in_(run_ids))
+            ).all()
+        )
         columns = ("task_id", "dag_id", "map_index", "pool", "operator", "dag_version_id", "try_number")
         session.execute(
             insert(TaskInstance.__table__),
@@ -135,6 +146,8 @@ def _seed_earlier_runs(dag_id: str, template_run_id: str, count: int) -> list[st
             loss = round(1 - accuracy, 3)
             upper = 0.5 if n < BOUND_CHANGE else 0.3
             low = accuracy < 0.8
+            broke = n == FAILED_RUN
+            loss = 0.45 if broke else loss
             metrics = MetricRecord(
                 severity="warning",
                 metrics=[
@@ -146,7 +159,14 @@ def _seed_earlier_runs(dag_id: str, template_run_id: str, count: int) -> list[st
                         status="warning" if low else "ok",
                         breaches=[f"accuracy {accuracy} < lower 0.8"] if low else [],
                     ),
-                    MetricEntry(name="loss", value=loss, lower=None, upper=upper, status="ok", breaches=[]),
+                    MetricEntry(
+                        name="loss",
+                        value=loss,
+                        lower=None,
+                        upper=upper,
+                        status="failed" if broke else "ok",
+                        breaches=[f"loss {loss} > upper {upper}"] if broke else [],
+                    ),
                 ],
             )
             warned = n % 9 == 4
@@ -184,10 +204,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     path.write_text(PIPELINES)
     home = tmp_path_factory.mktemp("charts")
     try:
-        runs = {dag_id: run_dag("mlops_ui_charts", dag_id) for dag_id in (ONE, FIFTY, FAILING)}
-        assert runs[ONE].state == runs[FIFTY].state == "success", runs[ONE].task_states
+        runs = {dag_id: run_dag("mlops_ui_charts", dag_id) for dag_id in (ONE, FIFTY, FAILING, THOUSAND)}
+        assert runs[ONE].state == runs[FIFTY].state == runs[THOUSAND].state == "success", runs[
+            ONE
+        ].task_states
         assert runs[FAILING].state == "failed", runs[FAILING].task_states
         seeded = _seed_earlier_runs(FIFTY, runs[FIFTY].run_id, SEEDED)
+        _seed_earlier_runs(THOUSAND, runs[THOUSAND].run_id, 999)
         passwords = home / "passwords.json"
         passwords.write_text(json.dumps({USER: PASSWORD}))
         env = {
@@ -243,7 +266,7 @@ CHART_POINTS = """
   return {
     title: el.querySelector('.chart-title').textContent,
     width: u.over.clientWidth, height: u.over.clientHeight,
-    xmin: u.scales.x.min, xmax: u.scales.x.max, points: points,
+    xmin: u.scales.x.min, xmax: u.scales.x.max, points: points, splits: u.axes[0]._splits,
   };
 })
 """
@@ -271,6 +294,7 @@ def test_a_chart_with_one_run_draws_its_point_inside_the_plot(server: dict[str, 
         assert outside(chart) == [], chart
         assert chart["xmax"] - chart["xmin"] >= 1, f"degenerate x scale: {chart}"
         (point,) = [p for p in chart["points"] if p["series"] in ("accuracy", "loss")]
+        assert chart["splits"] == [1], f"grid lines between runs: {chart['splits']}"
         # One run sits mid-chart, away from the edges, not on an axis of its own.
         assert abs(point["x"] - chart["width"] / 2) < chart["width"] * 0.1, chart
         assert 0 < point["y"] < chart["height"], chart
@@ -296,6 +320,141 @@ def test_a_chart_with_fifty_runs_draws_every_point_inside_the_plot(server: dict[
     assert len(upper) == 2, f"the upper bound changed once, drawn at two heights: {upper}"
 
 
+def _chart(title_end: str) -> str:
+    """JavaScript: the uPlot instance of the chart whose title ends with ``title_end``."""
+    return (
+        "Array.from(document.querySelectorAll('#metric-charts .chart'))"
+        f".find((el) => el.querySelector('.chart-title').textContent.endsWith({json.dumps(title_end)})).uplot"
+    )
+
+
+#: Whether the drawn upper-bound line (its Path2D, stroked 3 px wide) passes through (run, value).
+BOUND_AT = (
+    """([run, value]) => {
+  const u = """
+    + _chart("loss")
+    + """, ctx = u.ctx, path = u.series[3]._paths.stroke;
+  ctx.save(); ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.lineWidth = 3; ctx.setLineDash([]);
+  const hit = ctx.isPointInStroke(path, u.valToPos(run, 'x', true), u.valToPos(value, 'y', true));
+  ctx.restore();
+  return hit;
+}"""
+)
+
+#: The legend's text with the cursor on a run of the loss chart.
+LEGEND_AT = (
+    """(run) => {
+  const u = """
+    + _chart("loss")
+    + """;
+  u.setCursor({left: u.valToPos(run, 'x'), top: u.valToPos(0.2, 'y')});
+  return u.root.querySelector('.u-legend').innerText;
+}"""
+)
+
+#: Per chart: the failed and warning marker series (their shown state and the runs they mark).
+MARKERS = """
+() => Array.from(document.querySelectorAll('#metric-charts .chart')).map((el) => {
+  const u = el.uplot;
+  const runs = (i) => u.data[0].filter((x, j) => u.data[i][j] !== null && u.data[i][j] !== undefined);
+  return {
+    title: el.querySelector('.chart-title').textContent,
+    failed: {label: u.series[4].label, show: u.series[4].show, runs: runs(4)},
+    warning: {label: u.series[5].label, show: u.series[5].show, runs: runs(5)},
+  };
+})
+"""
+
+
+def test_fifty_run_charts_step_their_bounds_name_runs_on_hover_and_mark_problems(
+    server: dict[str, Any], page: Any
+) -> None:
+    """The loss's upper bound was 0.5 up to run 25 and 0.3 from run 26: the drawn line holds 0.5
+    until run 26, then drops (a line between the runs would cross 0.4 halfway). Hovering run 26
+    names it with its date; the failed loss and the low accuracies are marked."""
+    import datetime as dt
+
+    with screenshot_on_failure(page, "chart-fifty-steps"):
+        chart_points(page, FIFTY, 2)
+        frame = ml_frame(page)
+        assert frame.evaluate(BOUND_AT, [BOUND_CHANGE + 0.5, 0.5]), "the old bound holds until the change"
+        assert not frame.evaluate(BOUND_AT, [BOUND_CHANGE + 0.5, 0.4]), "drawn as a slope, not a step"
+        assert frame.evaluate(BOUND_AT, [BOUND_CHANGE + 1.5, 0.3])
+        assert not frame.evaluate(BOUND_AT, [BOUND_CHANGE + 1.5, 0.5])
+        legend = frame.evaluate(LEGEND_AT, BOUND_CHANGE + 1)
+        markers = {m["title"]: m for m in frame.evaluate(MARKERS)}
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    run_id = server["seeded"][BOUND_CHANGE]  # the 26th run, oldest first
+    with create_session() as session:
+        started = session.query(DagRun.start_date).filter_by(dag_id=FIFTY, run_id=run_id).scalar()
+    when = started.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    assert f"#{BOUND_CHANGE + 1} {run_id} ({when})" in legend, legend
+    loss, accuracy = markers["evaluate · loss"], markers["evaluate · accuracy"]
+    assert loss["failed"] == {"label": "failed", "show": True, "runs": [FAILED_RUN + 1]}, loss
+    assert accuracy["warning"]["show"] and len(accuracy["warning"]["runs"]) >= 5, accuracy
+
+
+#: Per chart: the x axis' splits and its labels' boxes (CSS pixels, as drawn centred on the tick).
+X_LABELS = """
+() => Array.from(document.querySelectorAll('#metric-charts .chart')).map((el) => {
+  const u = el.uplot, ax = u.axes[0], ctx = u.ctx, ratio = window.devicePixelRatio || 1;
+  ctx.save(); ctx.font = ax.font[0];
+  const labels = ax._splits.map((v, i) => ({v: v, text: ax._values[i]})).filter((l) => l.text).map((l) => {
+    const w = ctx.measureText(l.text).width / ratio, x = u.valToPos(l.v, 'x');
+    return {text: l.text, left: x - w / 2, right: x + w / 2};
+  });
+  ctx.restore();
+  return {title: el.querySelector('.chart-title').textContent, splits: ax._splits, labels: labels};
+})
+"""
+
+
+def test_a_chart_with_a_thousand_runs_stays_readable(server: dict[str, Any], page: Any) -> None:
+    """1,000 runs ("all"): every point inside the plot, x ticks at whole runs only, and labels that
+    do not touch each other."""
+    from playwright.sync_api import expect
+
+    with screenshot_on_failure(page, "chart-thousand-runs"):
+        frame = open_dag_tab(page, THOUSAND)
+        frame.get_by_role("link", name="all", exact=True).click()
+        expect(frame.locator('#metric-charts .chart[data-points="1000"] canvas')).to_have_count(2)
+        charts = ml_frame(page).evaluate(CHART_POINTS)
+        axes = ml_frame(page).evaluate(X_LABELS)
+    for chart in charts:
+        assert outside(chart) == [], [p for p in outside(chart)][:5]
+        assert len([p for p in chart["points"] if p["series"] in ("accuracy", "loss")]) == 1000
+    for axis in axes:
+        assert all(float(x).is_integer() for x in axis["splits"]), axis["splits"]
+        labels = axis["labels"]
+        assert len(labels) >= 3 and labels[-1]["text"] in ("#1000", "#750", "#800", "#900"), labels
+        overlaps = [(a["text"], b["text"]) for a, b in pairwise(labels) if a["right"] + 2 > b["left"]]
+        assert overlaps == [], (axis["title"], labels)
+
+
+def test_two_runs_picked_in_the_runs_table_are_compared(server: dict[str, Any], page: Any) -> None:
+    """Pick two runs that are not the preselected newest two: the compare page is about them."""
+    from playwright.sync_api import expect
+
+    a, b = server["seeded"][10], server["seeded"][FAILED_RUN]
+    with screenshot_on_failure(page, "compare-picked"):
+        frame = open_dag_tab(page, FIFTY)
+        frame.get_by_role("radio", name=f"compare from {a}", exact=True).check()
+        frame.get_by_role("radio", name=f"compare to {b}", exact=True).check()
+        frame.get_by_role("button", name="Compare runs A and B").click()
+        expect(frame.get_by_role("heading", name=f"Compare runs of {FIFTY}")).to_be_visible()
+        picked = frame.locator("#compare-runs tr")
+        expect(picked.nth(0).get_by_role("link")).to_have_text(a)
+        expect(picked.nth(1).get_by_role("link")).to_have_text(b)
+        loss = frame.locator("#metric-deltas tr").filter(
+            has=frame.get_by_role("cell", name="loss", exact=True)
+        )
+        expect(loss).to_contain_text("0.24")  # run 11's loss
+        expect(loss).to_contain_text("0.45")  # run 41's, which broke the bound
+        expect(loss.locator("td.status-failed")).to_have_text("0.45")
+
+
 def test_plugins_ml_opens_the_overview_with_an_address_that_links_back(
     server: dict[str, Any], page: Any
 ) -> None:
@@ -309,13 +468,13 @@ def test_plugins_ml_opens_the_overview_with_an_address_that_links_back(
         page.goto("/")
         page.get_by_role("button", name="Plugins").click()
         entry = page.get_by_role("menuitem", name="ML", exact=True)
-        expect(entry).to_have_attribute("href", "/plugin/mlops")
+        expect(entry).to_have_attribute("href", "/plugin/ml")
         entry.click()
         frame = frame_of_tab(page)
         expect(frame.get_by_role("heading", name="DAGs with artifacts and ML records")).to_be_visible()
-        page.wait_for_url(re.compile(r"/plugin/mlops/mlops/$"))
+        page.wait_for_url(re.compile(r"/plugin/ml/mlops/$"))
         frame.get_by_role("link", name=FIFTY, exact=True).click()
-        page.wait_for_url(re.compile(rf"/plugin/mlops/mlops/dags/{FIFTY}$"))
+        page.wait_for_url(re.compile(rf"/plugin/ml/mlops/dags/{FIFTY}$"))
         page.reload()
         expect(frame_of_tab(page).get_by_role("heading", name=FIFTY, exact=True)).to_be_visible()
 

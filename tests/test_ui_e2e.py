@@ -325,6 +325,34 @@ def test_two_runs_compared_show_the_added_column_and_the_row_delta(server: dict[
     )
 
 
+def test_task_tab_shows_each_input_with_its_producer_and_preview(server: dict[str, Any], page: Any) -> None:
+    """``add_ratio`` read ``load_flowers``' frame: its ML tab shows that input's stored preview and
+    links to the producer's page."""
+    from playwright.sync_api import expect
+
+    run_id = server["second"].run_id
+    page.goto(f"/dags/{DAG_ID}/runs/{q(run_id)}/tasks/add_ratio")
+    page.get_by_role("link", name="ML", exact=True).and_(
+        page.locator('a[href$="/plugin/mlops_task"]')
+    ).click()
+    frame = page.frame_locator("iframe")
+    inputs = frame.locator("#task-inputs")
+    expect(inputs.locator("h4")).to_have_text("from load_flowers · return_value")
+    expect(inputs.locator("table.data tr").first).to_contain_text("stem_cm")
+    expect(inputs.locator("table.data tr").nth(1)).to_contain_text("setosa")
+    expect(inputs).to_contain_text("5 rows \u00d7 4 columns")
+    inputs.scroll_into_view_if_needed()
+    screenshot(
+        page,
+        "10b-ml-task-inputs",
+        "A task's inputs: each artifact it read, linked to the task that wrote it, with the preview "
+        "stored when it was written (nothing is loaded to show it).",
+    )
+    inputs.get_by_role("link", name="load_flowers", exact=True).click()
+    expect(frame.get_by_role("heading", name="load_flowers", exact=False).first).to_be_visible()
+    expect(frame.locator("pre.code")).to_contain_text("def load_flowers()")
+
+
 def test_the_ml_view_follows_airflows_dark_mode(server: dict[str, Any], page: Any) -> None:
     """Airflow's UI keeps its colour mode in localStorage ("theme"); the tab's page follows it."""
     from playwright.sync_api import expect

@@ -1,6 +1,7 @@
 """``airflow mlops diff DAG_ID RUN_A RUN_B``: what changed between two runs, as the ML view's compare
 page shows it: structure, code and settings (from the snapshots), metric values, check outcomes and
-table artifacts (rows, schema, column statistics; from what was recorded, nothing is loaded).
+table artifacts (rows, schema, column statistics; from what was recorded, nothing is loaded). When a
+run has no structure snapshot, it says so and prints the data part (as the compare page does).
 
 ``RUN_A``/``RUN_B`` are run ids, or ``latest`` (the newest successful run) and ``previous`` (the
 successful run before it), in the order runs happened (:mod:`airflow_mlops_provider.catalog.runs`).
@@ -48,24 +49,32 @@ def diff(args: argparse.Namespace) -> None:
     """Print what changed from RUN_A to RUN_B: structure, metrics, checks and table artifacts."""
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
     from airflow_mlops_provider.catalog.compare import compare_runs
+    from airflow_mlops_provider.catalog.runs import dag_run
     from airflow_mlops_provider.snapshots.store import SnapshotStore
 
     run_a, run_b = resolve_runs(args.dag_id, args.run_a, args.run_b)
+    for run_id in (run_a, run_b):
+        if dag_run(args.dag_id, run_id) is None:
+            raise ArtifactLookupError(f"DAG {args.dag_id!r} has no run {run_id!r}.")
     manager = ArtifactManager.configured()
     snapshots = SnapshotStore(manager.store)
-    missing = [r for r in (run_a, run_b) if not snapshots.has_run(args.dag_id, r)]
-    if missing:
-        recorded = [p.get("run_id") for p in snapshots.runs(args.dag_id)][-10:]
-        raise ArtifactLookupError(
-            f"No structure snapshot of DAG {args.dag_id!r} for run(s) {', '.join(map(repr, missing))}. "
-            f"Snapshots are recorded by the provider's plugin when runs start; recorded runs: "
-            f"{', '.join(recorded) or 'none'}."
-        )
-    result = snapshots.diff_runs(args.dag_id, run_a, run_b)
-    assert result is not None
     data = compare_runs(args.dag_id, run_a, run_b, manager)
+    missing = [r for r in (run_a, run_b) if not snapshots.has_run(args.dag_id, r)]
+    # Like the compare page: without a snapshot the structure part is left out, the data part stays.
+    result = None if missing else snapshots.diff_runs(args.dag_id, run_a, run_b)
+    note = None
+    if result is None:
+        note = (
+            f"structure not recorded for run(s) {', '.join(map(repr, missing or (run_a, run_b)))} "
+            "(snapshots are recorded by the provider's plugin when runs start)"
+        )
     if args.output == "json":
-        print_json({"run_a": run_a, "run_b": run_b, **result.to_dict(), **data.to_dict()})
+        structure = result.to_dict() if result is not None else {"structure_error": note}
+        print_json({"run_a": run_a, "run_b": run_b, **structure, **data.to_dict()})
+        return
+    if result is None:
+        print(f"{args.dag_id}: {run_a} -> {run_b}: {note}")
+        _print_data_changes(data)
         return
     print(f"{args.dag_id}: {run_a} -> {run_b}: {result.summary()}")
     for task in result.added:
@@ -91,12 +100,18 @@ def _number(value: object) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _signed(delta: object) -> str:
+    """`` (+1)`` / `` (-0.5)`` after a change, as the compare page shows it; empty without a delta."""
+    if not isinstance(delta, (int, float)):
+        return ""
+    return f" ({'+' if delta > 0 else ''}{_number(delta)})"
+
+
 def _print_data_changes(data: RunComparison) -> None:
     """Metric deltas, check outcome changes and table changes, below the structure diff."""
     for m in data.metrics:
         line = f"  metric {m['task']}.{m['name']}: {_number(m['before'])} -> {_number(m['after'])}"
-        if m["delta"] is not None:
-            line += f" ({'+' if m['delta'] > 0 else ''}{_number(m['delta'])})"
+        line += _signed(m["delta"])
         if m["status_before"] != m["status_after"]:
             line += f" [{m['status_before']} -> {m['status_after']}]"
         print(line)
@@ -111,6 +126,7 @@ def _print_data_changes(data: RunComparison) -> None:
         for name, stats in t["columns"].items():
             parts = [
                 f"{stat} {_number(stats[stat]['before'])} -> {_number(stats[stat]['after'])}"
+                + _signed(stats[stat].get("delta"))
                 for stat in ("null_rate", "mean", "distinct")
                 if stat in stats
             ]

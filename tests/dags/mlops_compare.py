@@ -1,5 +1,7 @@
 """Two variants of one pipeline (param ``variant``), for comparing runs: the second has more rows,
-an added column, a retyped column, more nulls, a metric that moved and a check that now warns."""
+an added column (``segment``), a removed one (``legacy``), a retyped one (``score``), more nulls and
+more distinct values (``city``: 2 -> 3), a higher mean (``id``: 2.5 -> 3.5), a metric that moved and
+a check that now warns."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ def mlops_compare():
     @ml_task
     def customers() -> pd.DataFrame:
         if get_current_context()["params"]["variant"] == 1:
-            return pd.DataFrame({"id": [1, 2, 3, 4], "city": ["a", "a", "b", "b"], "score": [1, 2, 3, 4]})
+            return pd.DataFrame(
+                {"id": [1, 2, 3, 4], "city": ["a", "a", "b", "b"], "score": [1, 2, 3, 4], "legacy": [0] * 4}
+            )
         return pd.DataFrame(
             {
                 "id": [1, 2, 3, 4, 5, 6],
-                "city": ["a", None, "c", "c", "c", None],
+                "city": ["a", None, "c", "c", "d", None],
                 "score": [1.5, 2.0, 3.0, 4.0, 5.0, 6.0],
                 "segment": ["x"] * 6,
             }

@@ -39,6 +39,14 @@
     var fg = colour("--fg-muted"), grid = colour("--grid");
     return { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
   }
+  /* The run axis: ticks and grid lines only at whole runs (no unlabelled lines between two runs),
+   * labelled "#n", far enough apart for "#1000" not to touch its neighbour. */
+  var RUN_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000];
+  function runAxis(ax) {
+    return Object.assign({ label: "run", incrs: RUN_STEPS, space: 48, values: function (u, ticks) {
+      return ticks.map(function (t) { return Number.isInteger(t) ? "#" + t : ""; });
+    } }, ax);
+  }
   /* x is the run's position in the window (1 = oldest shown): runs are evenly spaced whatever
    * their dates, a single run sits in the middle, and the legend names the run under the cursor. */
   function metricCharts(containerId, dataId) {
@@ -57,12 +65,7 @@
       el.uplot = new uPlot({
         width: width(container), height: 220,
         scales: { x: { time: false, range: function () { return [0.5, Math.max(runs.length, 1) + 0.5]; } } },
-        axes: [
-          Object.assign({ label: "run", values: function (u, ticks) {
-            return ticks.map(function (t) { return Number.isInteger(t) ? "#" + t : ""; });
-          } }, ax),
-          ax
-        ],
+        axes: [runAxis(ax), ax],
         series: [
           { label: "run", value: function (u, x) { return x == null ? "" : runLabel(x); } },
           { label: s.name, stroke: main, width: 2, points: { show: true, size: 5 } },
@@ -89,9 +92,7 @@
       series: [{ label: "run", value: function (u, x) { return x == null ? "" : runLabel(x); } },
         { label: "duration (s)", stroke: colour("--accent"), width: 2, scale: "s", points: { show: true, size: 5 } },
         { label: "peak memory (MiB)", stroke: colour("--accent-2"), width: 2, scale: "mb", points: { show: true, size: 5 } }],
-      axes: [Object.assign({ label: "run", values: function (u, ticks) {
-        return ticks.map(function (v) { return Number.isInteger(v) ? "#" + v : ""; });
-      } }, ax), Object.assign({ scale: "s", label: "s" }, ax),
+      axes: [runAxis(ax), Object.assign({ scale: "s", label: "s" }, ax),
         Object.assign({}, ax, { scale: "mb", side: 1, label: "MiB", grid: { show: false } })]
     }, [t.x, t.duration, t.memory], el);
   }
