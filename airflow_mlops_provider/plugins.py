@@ -74,7 +74,7 @@ class MLOpsPlugin(AirflowPlugin):
     listeners = [task_runtime, snapshot_listener, history_listener, killed_task_listener]
     fastapi_apps = [{"app": ui_app, "url_prefix": URL_PREFIX, "name": "ML view"}]
     external_views = [
-        {"name": "ML", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "mlops"},
+        {"name": "ML", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "ml"},
         {
             "name": "ML",
             "href": f"{URL_PREFIX}/dags/{{DAG_ID}}",

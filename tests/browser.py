@@ -121,9 +121,9 @@ def click_link(page: Any, name: str, href_suffix: str | None = None) -> None:
 
 def open_ml_tab(page: Any, url_route: str) -> Any:
     """Click the "ML" tab whose plugin route is ``url_route`` (``mlops_dag``, ``mlops_run``,
-    ``mlops_task``; ``mlops`` is the nav entry); returns the iframe's content frame."""
+    ``mlops_task``; ``ml`` is the nav entry); returns the iframe's content frame."""
     click_link(page, "ML", f"/plugin/{url_route}")
-    # Airflow's UI appends the view's own path once it loaded: /plugin/mlops -> /plugin/mlops/mlops/.
+    # Airflow's UI appends the view's own path once it loaded: /plugin/ml -> /plugin/ml/mlops/.
     page.wait_for_url(re.compile(rf"/plugin/{re.escape(url_route)}(/.*)?$"))
     return frame_of_tab(page)
 

@@ -130,7 +130,7 @@ def test_api_server_runs_without_fab_and_loads_the_plugin(cluster: AirflowCluste
     assert "mlops" in plugins, (sorted(plugins), cluster.process_logs())
     mlops = plugins["mlops"]
     assert mlops["appbuilder_views"] == [] and mlops["flask_blueprints"] == [], mlops
-    assert {v["url_route"] for v in mlops["external_views"]} >= {"mlops", "mlops_run", "mlops_task"}, mlops
+    assert {v["url_route"] for v in mlops["external_views"]} >= {"ml", "mlops_run", "mlops_task"}, mlops
     api_log = cluster.log_path("api-server").read_text(errors="replace")
     assert "Some Airflow 2 plugins have been detected" not in api_log, cluster.process_logs()
 
@@ -224,7 +224,7 @@ def test_ml_nav_entry_opens_the_overview(page: Any, run_id: str) -> None:
 
     with screenshot_on_failure(page, "nofab-ml-overview"):
         page.goto("/")
-        frame = open_ml_tab(page, "mlops")
+        frame = open_ml_tab(page, "ml")
         expect(frame.get_by_role("heading", name="DAGs with artifacts and ML records")).to_be_visible()
         expect(frame.get_by_role("link", name=DAG_ID, exact=True)).to_be_visible()
         expect(frame.get_by_role("link", name=run_id, exact=True)).to_be_visible()
