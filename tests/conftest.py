@@ -112,11 +112,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def airflow(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``airflow ...`` in a fresh process with this test's environment (or ``env``)."""
+    """``airflow ...`` in a fresh process with this test's environment (or ``env``), fed ``stdin``."""
     return subprocess.run(
         [str(BIN / "airflow"), *args],
+        input=stdin,
         capture_output=True,
         text=True,
         env=env or os.environ.copy(),

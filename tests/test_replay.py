@@ -7,14 +7,12 @@ and must leave the metadata DB and the store as it found them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
 from airflow_runner import run_dag
-from conftest import BIN, DAGS_DIR, airflow, requires_provider_cli
+from conftest import DAGS_DIR, airflow, requires_provider_cli
 
 from airflow_mlops_provider import ml
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -24,6 +22,7 @@ from airflow_mlops_provider.local.inputs import ReplayInputError
 from airflow_mlops_provider.local.replay import ReplayError
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
 
 PIPELINE = "mlops_replay_pipeline"
@@ -266,14 +265,8 @@ def _saved_reference(uri: str) -> Any:
 @requires_provider_cli
 def test_cli_pdb_opens_the_debugger_where_the_task_raised(pipeline_runs: tuple[str, str]) -> None:
     _, failed_run = pipeline_runs
-    debug = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "replay", PIPELINE, "features", "--run", failed_run, "--pdb"],
-        input="p threshold\np LIMIT\nq\n",
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-    )
+    replay = ("mlops", "replay", PIPELINE, "features", "--run", failed_run, "--pdb")
+    debug = airflow(*replay, stdin="p threshold\np LIMIT\nq\n")
     assert debug.returncode == 1, debug.stderr[-3000:]
     assert f"ValueError: {FAILURE}" in debug.stderr
     lines = debug.stdout.splitlines()

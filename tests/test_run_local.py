@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
 from airflow_runner import load_dag
-from conftest import BIN, requires_provider_cli
+from conftest import airflow, requires_provider_cli
 
 from airflow_mlops_provider import ml
 from airflow_mlops_provider.artifacts.manager import ArtifactManager
@@ -93,13 +91,7 @@ def test_without_a_sample_and_from_the_cli(warehouse: Path) -> None:
         shutil.rmtree(Path(run.artifact_root.removeprefix("file://")), ignore_errors=True)
 
     root = warehouse.parent / "cli"
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "mlops", "run-local", DAG, "--sample", "5", "--artifact-root", str(root)],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-    )
+    proc = airflow("mlops", "run-local", DAG, "--sample", "5", "--artifact-root", str(root))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"Ran {DAG} locally (ml.sql sources limited to 5 rows): run manual__" in proc.stdout
     assert "  orders: success" in proc.stdout and "  summarize: success" in proc.stdout

@@ -28,6 +28,16 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
+def _newest_run_ids(dag_id: str, runs: int) -> Any:
+    """A subquery of the ids of a DAG's newest ``runs`` runs (to select records by run, not by row)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    newest = select(DagRun.id).where(DagRun.dag_id == dag_id).order_by(*run_order.newest_first())
+    recent = newest.limit(runs).subquery()
+    return select(recent.c.id)
+
+
 def _records(
     dag_id: str,
     task_id: str | None,
@@ -60,14 +70,7 @@ def _records(
         if limit is not None:
             stmt = stmt.limit(limit)
         if runs is not None:  # by run, not by row: a run with many checks must not push out others
-            recent = (
-                select(DagRun.id)
-                .where(DagRun.dag_id == dag_id)
-                .order_by(*run_order.newest_first())
-                .limit(runs)
-                .subquery()
-            )
-            stmt = stmt.where(XComModel.dag_run_id.in_(select(recent.c.id)))
+            stmt = stmt.where(XComModel.dag_run_id.in_(_newest_run_ids(dag_id, runs)))
         if task_id is not None:
             stmt = stmt.where(XComModel.task_id == task_id)
         return [
@@ -318,17 +321,10 @@ def metric_series(dag_id: str, runs: int = 100, *, session: Any = None) -> list[
     from sqlalchemy import select
 
     def run(s: Any) -> list[dict[str, Any]]:
-        recent = (
-            select(DagRun.id)
-            .where(DagRun.dag_id == dag_id)
-            .order_by(*run_order.newest_first())
-            .limit(runs)
-            .subquery()
-        )
         stmt = (
             select(XComModel.task_id, XComModel.map_index, XComModel.value, DagRun.run_id, DagRun.run_after)
             .join(DagRun, DagRun.id == XComModel.dag_run_id)
-            .where(XComModel.dag_run_id.in_(select(recent.c.id)), XComModel.key == METRICS_KEY)
+            .where(XComModel.dag_run_id.in_(_newest_run_ids(dag_id, runs)), XComModel.key == METRICS_KEY)
             .order_by(*run_order.oldest_first())
         )
         series: dict[tuple[str, str], dict[str, Any]] = {}
