@@ -96,3 +96,30 @@ def test_unreachable_store_fails_the_task_and_retries_apply(monkeypatch) -> None
     assert result.task_states[("consume", -1)] == "upstream_failed"
     assert result.try_numbers[("produce", -1)] == 2  # the retry ran too
     assert ("produce", -1, "return_value") not in result.xcom_rows
+
+
+def test_artifacts_go_to_hook_lineage_only_when_a_plugin_reads_it(monkeypatch, producer) -> None:
+    """In a task process without a plugin reading hook lineage (OpenLineage), reporting would only
+    cost the making of Airflow's collector (0.4 s: every provider's asset URI handlers are loaded);
+    with a reader, artifacts are reported (end to end in tests/test_openlineage.py)."""
+    from airflow.sdk import lineage as hook_lineage
+    from airflow.sdk.execution_time import task_runner
+
+    from airflow_mlops_provider import _compat
+    from airflow_mlops_provider.artifacts import lineage
+    from airflow_mlops_provider.artifacts.manifest import Reference
+
+    reference = Reference(uri="file:///tmp/x/0.arrow", type="t", serializer="s", format="arrow",
+                          format_version=1, size_bytes=1, sha256="0" * 64, producer=producer)  # fmt: skip
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)  # a task process
+    _compat.hook_lineage_has_readers.cache_clear()
+    hook_lineage.get_hook_lineage_collector.cache_clear()
+    lineage.report_asset(reference, output=True)
+    assert hook_lineage.get_hook_lineage_collector.cache_info().currsize == 0  # no reader here
+
+    monkeypatch.setattr(_compat, "hook_lineage_has_readers", lambda: True)
+    lineage.report_asset(reference, output=True)
+    collector = hook_lineage.get_hook_lineage_collector()
+    assert hook_lineage.get_hook_lineage_collector.cache_info().currsize == 1
+    hook_lineage.get_hook_lineage_collector.cache_clear()
+    assert collector is not None
