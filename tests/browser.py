@@ -48,8 +48,11 @@ def browser_missing() -> str | None:
 
 
 def require_browser() -> None:
-    """Skip the calling test or fixture when Playwright or Chromium is missing."""
+    """Skip the calling test or fixture when Playwright or Chromium is missing; fail it instead
+    where ``MLOPS_REQUIRE_BROWSER`` is set (CI: a UI tier that silently skipped would pass)."""
     if reason := browser_missing():
+        if os.environ.get("MLOPS_REQUIRE_BROWSER"):
+            pytest.fail(f"MLOPS_REQUIRE_BROWSER is set: {reason}")
         pytest.skip(reason)
 
 

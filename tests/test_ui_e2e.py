@@ -15,7 +15,6 @@ Needs ``pip install playwright`` (no ``playwright install``: the system Chromium
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -26,23 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from conftest import DAGS_DIR, api_server_process
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="needs Playwright for Python: pip install playwright (the browser is the system Chromium)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"needs Chromium at {CHROMIUM}: apt-get install chromium (or set MLOPS_CHROMIUM)",
-    ),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _browser() -> None:
+    require_browser()
+
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MLOPS_TEST_ARTIFACTS") or REPO / "test-artifacts" / "ui")
