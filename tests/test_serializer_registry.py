@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import sys
 import textwrap
@@ -124,6 +126,11 @@ def test_serializer_from_an_entry_point(tmp_path, monkeypatch) -> None:
         "[airflow_mlops_provider.serializers]\npoint = vecplugin:PointSerializer\n"
     )
     monkeypatch.syspath_prepend(str(package))
+    # Installed after this process scanned its entry points: like Airflow's plugins, serializers are
+    # found by a process started after the install; here the scan is redone instead.
+    for module in ("airflow.sdk._shared.module_loading", "airflow.utils.entry_points"):
+        with contextlib.suppress(ImportError, AttributeError):
+            importlib.import_module(module)._get_grouped_entry_points.cache_clear()
     import vecplugin
 
     manager = _manager(tmp_path / "store", SerializerRegistry())

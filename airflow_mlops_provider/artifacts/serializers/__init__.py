@@ -16,8 +16,9 @@ import logging
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol, TypeVar
+
+from airflow_mlops_provider import _compat
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -258,7 +259,7 @@ class SerializerRegistry:
 
         for path in _BUILTINS:
             self.register(import_string(path.replace(":", ".")))
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in _compat.entry_points(ENTRY_POINT_GROUP):
             try:
                 self.register(ep.load())
             except Exception:
