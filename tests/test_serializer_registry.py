@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sys
@@ -128,9 +127,13 @@ def test_serializer_from_an_entry_point(tmp_path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(package))
     # Installed after this process scanned its entry points: like Airflow's plugins, serializers are
     # found by a process started after the install; here the scan is redone instead.
-    for module in ("airflow.sdk._shared.module_loading", "airflow.utils.entry_points"):
-        with contextlib.suppress(ImportError, AttributeError):
-            importlib.import_module(module)._get_grouped_entry_points.cache_clear()
+    for module in ("airflow.sdk._shared.module_loading", "airflow.utils.entry_points"):  # 3.2+, 3.1
+        try:
+            scan = importlib.import_module(module)._get_grouped_entry_points
+        except (ImportError, AttributeError):
+            continue
+        scan.cache_clear()
+        break
     import vecplugin
 
     manager = _manager(tmp_path / "store", SerializerRegistry())
