@@ -121,6 +121,45 @@ def dag_ids(*, session: Session | None = None) -> list[str]:
     return with_session(session, query)
 
 
+def runs_where_task_started(
+    dag_id: str, task_id: str, map_index: int, *, session: Session | None = None
+) -> list[str]:
+    """Run ids in which this task instance started (whatever its state), the run that happened
+    last first."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    def query(s: Any) -> list[str]:
+        stmt = (
+            select(DagRun.run_id)
+            .join(
+                TaskInstance, (TaskInstance.dag_id == DagRun.dag_id) & (TaskInstance.run_id == DagRun.run_id)
+            )
+            .where(
+                DagRun.dag_id == dag_id,
+                TaskInstance.task_id == task_id,
+                TaskInstance.map_index == map_index,
+                TaskInstance.start_date.is_not(None),
+            )
+            .order_by(*newest_first())
+        )
+        return list(s.scalars(stmt))
+
+    return with_session(session, query)
+
+
+def run_conf(dag_id: str, run_id: str, *, session: Session | None = None) -> dict[str, Any]:
+    """The conf a run was triggered with (empty when none)."""
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
+
+    def query(s: Any) -> dict[str, Any]:
+        return s.scalar(select(DagRun.conf).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)) or {}
+
+    return with_session(session, query)
+
+
 def dag_run(dag_id: str, run_id: str, *, session: Session | None = None) -> dict[str, Any] | None:
     """One run, or ``None`` when the DAG has no run with that id."""
     from airflow.models.dagrun import DagRun

@@ -366,34 +366,6 @@ class PreparedReplay:
         return scratch.dump(value, producer)
 
 
-def _ran_in(dag_id: str, task_id: str, map_index: int) -> list[str]:
-    """Runs in which this task instance started (whatever its state), the run that happened last first."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.taskinstance import TaskInstance
-    from sqlalchemy import select
-
-    from airflow_mlops_provider.catalog import runs
-    from airflow_mlops_provider.catalog._session import with_session
-
-    def query(session: Any) -> list[str]:
-        stmt = (
-            select(DagRun.run_id)
-            .join(
-                TaskInstance, (TaskInstance.dag_id == DagRun.dag_id) & (TaskInstance.run_id == DagRun.run_id)
-            )
-            .where(
-                DagRun.dag_id == dag_id,
-                TaskInstance.task_id == task_id,
-                TaskInstance.map_index == map_index,
-                TaskInstance.start_date.is_not(None),
-            )
-            .order_by(*runs.newest_first())
-        )
-        return list(session.scalars(stmt))
-
-    return with_session(None, query)
-
-
 def _resolve_run(dag_id: str, task_id: str, run_id: str, map_index: int, *, recorded: bool) -> str:
     """The run to replay; ``latest`` is the last run in which the instance ran (``recorded``: the
     last one with an ``mlops.task`` record, which plain ``@task`` tasks never push)."""
@@ -403,7 +375,7 @@ def _resolve_run(dag_id: str, task_id: str, run_id: str, map_index: int, *, reco
         found = (
             task_inputs.recorded_runs(dag_id, task_id, map_index)
             if recorded
-            else _ran_in(dag_id, task_id, map_index)
+            else runs.runs_where_task_started(dag_id, task_id, map_index)
         )
         if not found:
             raise ReplayError(
@@ -448,10 +420,7 @@ def _check_operator(dag_id: str, task: Any) -> bool:
 def _run_params(dag: Any, task: Any, dag_id: str, run_id: str) -> dict[str, Any]:
     """The params a plain ``@task`` saw in the run: the DAG's and task's params, then the run's conf
     (Airflow's default ``dag_run_conf_overrides_params``)."""
-    from airflow.models.dagrun import DagRun
-    from sqlalchemy import select
-
-    from airflow_mlops_provider.catalog._session import with_session
+    from airflow_mlops_provider.catalog import runs as catalog_runs
 
     params: dict[str, Any] = {}
     for source in (getattr(dag, "params", None), getattr(task, "params", None)):
@@ -460,13 +429,7 @@ def _run_params(dag: Any, task: Any, dag_id: str, run_id: str) -> dict[str, Any]
                 params.update(source.dump())
             except Exception:  # a Param without a default: it must come from the conf
                 params.update({k: getattr(v, "value", v) for k, v in dict(source).items()})
-    conf = with_session(
-        None,
-        lambda session: session.scalar(
-            select(DagRun.conf).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
-        ),
-    )
-    params.update(conf or {})
+    params.update(catalog_runs.run_conf(dag_id, run_id))
     return params
 
 
@@ -504,6 +467,7 @@ def prepare_replay(
     :raises ReplayInputError: an input's XCom row is missing or its artifact was deleted.
     """
     from airflow_mlops_provider.artifacts.manager import ArtifactManager
+    from airflow_mlops_provider.catalog import runs as catalog_runs
     from airflow_mlops_provider.catalog import task_inputs
     from airflow_mlops_provider.records import TaskRecord
     from airflow_mlops_provider.snapshots.code import callable_code
@@ -527,8 +491,8 @@ def prepare_replay(
     resolved = _resolve_run(dag_id, task_id, run_id, map_index, recorded=not plain)
     record = task_inputs.task_record(dag_id, resolved, task_id, map_index)
     if record is None and plain:
-        if resolved not in _ran_in(dag_id, task_id, map_index):
-            ran = _ran_in(dag_id, task_id, map_index)
+        ran = catalog_runs.runs_where_task_started(dag_id, task_id, map_index)
+        if resolved not in ran:
             raise ReplayError(
                 f"Task {task_id!r}" + (f"[{map_index}]" if map_index >= 0 else "") + f" did not run in run "
                 f"{resolved!r} of DAG {dag_id!r}. Runs in which it ran: {listing(ran)}."
