@@ -79,7 +79,10 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "arrow",
                     },
                     "arrow_compression": {
-                        "description": "Arrow IPC buffer codec for tables (zstd, lz4, none).",
+                        "description": (
+                            "Arrow IPC buffer codec for tables (zstd, lz4, none); tables under 256 KiB "
+                            "are left uncompressed."
+                        ),
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "lz4",

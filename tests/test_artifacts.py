@@ -206,6 +206,33 @@ def test_inline_threshold_is_configurable(manager, producer, monkeypatch) -> Non
     assert small_limit.load(row) == {"a": 1}
 
 
+def test_every_option_change_reaches_the_configured_manager(monkeypatch) -> None:
+    """``configured()`` is cached per environment: the variable of every ``[mlops]`` option that
+    changes the settings must be part of that key, or a changed option goes unseen."""
+    from airflow_mlops_provider.artifacts import config
+    from airflow_mlops_provider.get_provider_info import get_provider_info
+
+    options = get_provider_info()["config"]["mlops"]["options"]
+    baseline = ArtifactSettings.from_airflow_config()
+    changing = []
+    for option, spec in options.items():
+        value = {
+            "aws_conn_id": "other",
+            "parquet_compression": "snappy",
+            "signing_key": "k",
+            "inline_threshold_bytes": "9",
+        }.get(option, spec.get("example"))
+        with monkeypatch.context() as patch:
+            patch.setenv(f"AIRFLOW__MLOPS__{option.upper()}", str(value))
+            if ArtifactSettings.from_airflow_config() != baseline:
+                changing.append(option)
+                assert ArtifactSettings.current() != baseline, option
+    assert sorted(changing) == sorted(config._OPTIONS)
+    for option in config._OPTIONS:
+        for suffix in ("_CMD", "_SECRET"):  # Airflow reads these forms too
+            assert f"AIRFLOW__MLOPS__{option.upper()}{suffix}" in config._WATCHED
+
+
 def test_strings_with_nul_never_go_inline(manager, producer) -> None:
     row = manager.dump("a\x00b", producer)  # PostgreSQL JSONB cannot hold NUL
     assert row["__mlops__"] == "artifact"

@@ -77,6 +77,46 @@ def test_numeric_columns_get_a_histogram_of_their_finite_values() -> None:
     json.dumps(stats, allow_nan=False)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_histograms_count_exactly_as_numpy_does(seed: int) -> None:
+    """The bins are counted with ``searchsorted``; each count must equal ``numpy.histogram``'s,
+    values on an edge included (integers, repeated values and edge values are the hard cases)."""
+    rng = np.random.default_rng(seed)
+    values = np.concatenate(
+        [rng.standard_normal(300) * 10.0 ** rng.integers(-3, 6), rng.integers(-7, 7, 200).astype(float)]
+    )
+    values = np.concatenate([values, np.linspace(values.min(), values.max(), 11)])  # every edge
+    histogram = table_preview(pd.DataFrame({"x": values}))["stats"]["x"]["histogram"]
+    counts, edges = np.histogram(values, bins=10)
+    assert histogram["counts"] == counts.tolist()
+    assert histogram["edges"] == edges.tolist()
+
+
+def test_columns_that_numbers_cannot_summarize_keep_the_rest_of_the_preview() -> None:
+    """A one-row column of a huge value (its bin cannot be 1 wide) used to fail the whole preview;
+    complex numbers used to be summarized by their real part alone."""
+    frame = pd.DataFrame({"huge": [1e300], "z": [1 + 2j], "x": [1.5]})
+    stats = table_preview(frame)["stats"]
+    assert stats["huge"]["histogram"]["counts"] == [1] and stats["huge"]["min"] == 1e300
+    assert stats["huge"]["histogram"]["edges"][1] > 1e300
+    assert stats["z"] == {"dtype": "complex128", "nulls": 0}  # no min/mean of the real part alone
+    assert stats["x"]["mean"] == 1.5
+
+
+def test_a_stored_preview_is_bounded_by_halving_its_rows() -> None:
+    from airflow_mlops_provider.artifacts.previews import MAX_PREVIEW_BYTES, MAX_ROWS, encode
+
+    wide = pd.DataFrame({f"c{i}": ["é" * 400] * 100 for i in range(60)})  # cells cut at 200 chars
+    preview = table_preview(wide)
+    assert len(preview["head"]) == MAX_ROWS
+    stored = json.loads(encode(preview))
+    assert len(encode(preview)) <= MAX_PREVIEW_BYTES
+    assert 0 < len(stored["head"]) < MAX_ROWS and stored["head"] == preview["head"][: len(stored["head"])]
+    assert stored["rows"] == 100 and stored["stats"] == preview["stats"]
+    small = table_preview(wide.iloc[:, :2])
+    assert json.loads(encode(small))["head"] == small["head"]  # what fits is stored whole
+
+
 def test_two_runs_of_a_table_compare_from_their_previews() -> None:
     from airflow_mlops_provider.artifacts.previews import compare_tables
 

@@ -62,8 +62,7 @@ class ArtifactSettings:
 
         Like Airflow's own settings, edits to ``airflow.cfg`` are seen by processes started after.
         """
-        key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_WATCHED)))
-        return _settings(key)
+        return _settings(tuple(map(os.environ.get, _WATCHED)))
 
     @classmethod
     def from_airflow_config(cls) -> ArtifactSettings:
@@ -88,11 +87,26 @@ class ArtifactSettings:
         )
 
 
-_WATCHED = (f"AIRFLOW__{SECTION.upper()}__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
+_OPTIONS = (
+    "artifact_root", "aws_conn_id", "inline_threshold_bytes", "allow_pickle", "signing_key",
+    "table_format", "arrow_compression", "parquet_compression", "deduplicate", "retention_days",
+    "store_timeout_seconds",
+)  # fmt: skip
+#: The variables that can change the settings (looked up one by one: scanning the whole environment
+#: cost more than the rest of a small XCom's settings lookup).
+_WATCHED = (
+    "AIRFLOW_HOME",
+    "AIRFLOW_CONFIG",
+    *(
+        f"AIRFLOW__{SECTION.upper()}__{option.upper()}{suffix}"
+        for option in _OPTIONS
+        for suffix in ("", "_CMD", "_SECRET")
+    ),
+)
 
 
 @lru_cache(maxsize=8)
-def _settings(environment: tuple[tuple[str, str], ...]) -> ArtifactSettings:
+def _settings(environment: tuple[str | None, ...]) -> ArtifactSettings:
     return ArtifactSettings.from_airflow_config()
 
 

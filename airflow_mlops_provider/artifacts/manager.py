@@ -23,7 +23,7 @@ from functools import lru_cache
 from threading import Lock
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_mlops_provider.artifacts import chunks, codec, layout, lineage, prefetch
+from airflow_mlops_provider.artifacts import chunks, codec, layout, lineage, prefetch, previews
 from airflow_mlops_provider.artifacts.config import ArtifactSettings
 from airflow_mlops_provider.artifacts.manifest import Manifest, Producer, Reference
 from airflow_mlops_provider.artifacts.refs import ArtifactRef
@@ -256,7 +256,10 @@ class ArtifactManager:
             serializer = self.serializer(reference)
         except LookupError:
             return None
-        return None if serializer.uses_pickle else serializer.read_preview(self.stored(reference))
+        if serializer.uses_pickle:
+            return None
+        preview = serializer.read_preview(self.stored(reference))
+        return None if preview is None else json.loads(previews.encode(preview))
 
     @contextlib.contextmanager
     def reading(self, reference: Reference) -> Iterator[None]:
@@ -671,7 +674,7 @@ class _ValueWriter:
         """The serializer's preview as JSON bytes; a failing preview never fails the task."""
         try:
             preview = serializer.preview(value, details)
-            return None if preview is None else json.dumps(preview, allow_nan=False, default=str).encode()
+            return None if preview is None else previews.encode(preview)
         except Exception:
             log.warning("Could not compute a preview with %s", serializer.name, exc_info=True)
             return None

@@ -61,13 +61,20 @@ def _number(value: Any) -> float | None:
 
 def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
     """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum (``low``, ``high``)
-    of the column: ``edges`` (one more than ``counts``). A constant column gets one bin."""
+    of the column: ``edges`` (one more than ``counts``); each bin holds ``edges[i] <= x <
+    edges[i + 1]``, the last one its upper edge too (``numpy.histogram``'s bins, counted with a
+    ``searchsorted`` that costs a tenth of it on small columns). A constant column gets one bin."""
     import numpy as np
 
     if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
         return {}
-    bins = 1 if low == high else HISTOGRAM_BINS
-    counts, edges = np.histogram(finite, bins=bins, range=(low, high) if bins > 1 else (low, low + 1))
+    if low == high:
+        # One bin of width 1 (as numpy's), or of the value's own spacing where 1 is below it.
+        upper = low + max(1.0, float(np.spacing(low)))
+        return {"histogram": {"edges": [_number(low), _number(upper)], "counts": [int(finite.size)]}}
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    bins = np.searchsorted(edges, finite, side="right") - 1
+    counts = np.bincount(np.minimum(bins, HISTOGRAM_BINS - 1), minlength=HISTOGRAM_BINS)
     return {"histogram": {"edges": [_number(e) for e in edges], "counts": [int(c) for c in counts]}}
 
 
@@ -91,21 +98,19 @@ def _first_largest(counts: Any, k: int) -> list[int]:
     return sorted(map(int, [*above, *tied]), key=lambda i: (-counts[i], i))
 
 
-def _top_values(series: Any) -> dict[str, Any]:
+def _top_values(series: Any, arrow: Any = None) -> dict[str, Any]:
     """The most frequent values of a text (``str``/``string``) or object column, and its distinct count.
 
     Ties keep the order in which values first appear. Arrow-backed strings (pandas 3's ``str``,
-    ``string[pyarrow]``) are counted by pyarrow, which releases the GIL while the table encodes;
-    object columns whose values pandas cannot count get no top values.
+    ``string[pyarrow]``; ``arrow`` is their array) are counted by pyarrow, which releases the GIL
+    while the table encodes; object columns whose values pandas cannot count get no top values.
     """
-    import pandas as pd
-
-    dtype = series.dtype
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+    if arrow is not None:
         import pyarrow.compute as pc
 
-        counted = pc.value_counts(series.array.__arrow_array__())  # in order of first appearance
-        counted = counted.filter(counted.field("values").is_valid())
+        counted = pc.value_counts(arrow)  # in order of first appearance
+        if arrow.null_count:
+            counted = counted.filter(counted.field("values").is_valid())
         values, counts = counted.field("values"), counted.field("counts").to_numpy()
         top = [[_cell(values[i].as_py()), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
         return {"distinct": len(counts), "top": top}
@@ -152,9 +157,21 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
         "head": rows,
         "truncated_columns": len(frame.columns) > MAX_COLUMNS,
     }
-    while len(json.dumps(preview)) > MAX_PREVIEW_BYTES and preview["head"]:
-        preview["head"] = preview["head"][: len(preview["head"]) // 2]
     return preview
+
+
+def encode(preview: dict[str, Any]) -> bytes:
+    """A preview as stored: JSON of at most :data:`MAX_PREVIEW_BYTES`, halving a table's first rows
+    until it fits. Encoded by msgspec (Airflow's own dependency), a tenth of ``json``'s time on a
+    table preview; values JSON cannot hold become their ``str``, NaN and infinities ``null``."""
+    import msgspec
+
+    encoder = msgspec.json.Encoder(enc_hook=str)
+    data = encoder.encode(preview)
+    while len(data) > MAX_PREVIEW_BYTES and preview.get("head"):
+        preview = {**preview, "head": preview["head"][: len(preview["head"]) // 2]}
+        data = encoder.encode(preview)
+    return data
 
 
 def _column_stats(series: Any) -> dict[str, Any]:
@@ -163,7 +180,8 @@ def _column_stats(series: Any) -> dict[str, Any]:
     import pandas as pd
 
     dtype = series.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+    kind = getattr(dtype, "kind", "O")  # numpy's code; pandas' extension dtypes have one too
+    if kind in "iuf" and not isinstance(dtype, pd.CategoricalDtype):
         values = series.to_numpy(dtype="float64", na_value=np.nan)
         entry: dict[str, Any] = {"dtype": str(dtype), "nulls": int(np.isnan(values).sum())}
         finite = values[np.isfinite(values)]
@@ -177,16 +195,23 @@ def _column_stats(series: Any) -> dict[str, Any]:
                 entry["sampled_rows"] = SAMPLE_ROWS
             entry.update(_histogram(finite, low, high))
         return entry
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        arrow = series.array.__arrow_array__()
+        entry = {"dtype": str(dtype), "nulls": arrow.null_count}
+        if len(arrow) > SAMPLE_ROWS:
+            arrow = arrow.take(_sample(np.arange(len(arrow))))
+            entry["sampled_rows"] = SAMPLE_ROWS
+        return {**entry, **_top_values(series, arrow)}
     entry = {"dtype": str(dtype), "nulls": int(series.isna().sum())}
     if isinstance(dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
         counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
         labels = dtype.categories
         entry["top"] = [[_cell(labels[i]), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
-    elif pd.api.types.is_bool_dtype(dtype):
+    elif kind == "b":
         counts = series.value_counts(dropna=True).head(TOP_VALUES)
         entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
-    elif isinstance(dtype, pd.StringDtype) or pd.api.types.is_object_dtype(dtype):
+    elif isinstance(dtype, pd.StringDtype) or kind == "O":
         if len(series) > SAMPLE_ROWS:
             series = _sample(series)
             entry["sampled_rows"] = SAMPLE_ROWS
