@@ -322,6 +322,14 @@ def test_a_large_write_sends_its_parts_at_once(
         assert relay.peak_busy >= 4, relay.peak_busy  # parts in flight together
         assert relay.requests >= 8  # create, 7 parts, complete (then the manifest)
         assert manager.load(row) == data
+        # A whole read: s3fs fetches ranges in waves of max_concurrency, each waiting for its
+        # slowest; the ranges are sized so that one wave covers the object (at scale: 1 GB in 10
+        # ranges, not 64 in 7 waves).
+        monkeypatch.setattr(uploads, "PART_BYTES", 2 * MiB)  # at scale: 16 MiB
+        relay.reset_counters()
+        assert manager.load(row) == data
+        assert relay.requests <= 11, relay.requests  # a HEAD, then ranges of 31 MiB / 10
+        assert relay.peak_busy >= 8, relay.peak_busy
     assert _uploads(s3_server, s3_root) == []
 
 

@@ -136,16 +136,19 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     """
     columns = list(frame.columns[:MAX_COLUMNS])
     summaries: dict[str, dict[str, Any]] = {}
-    # ``items()`` and ``tolist()``: positional ``iloc`` per column and per-value iteration cost more
-    # than the statistics of a small frame.
-    for name, series in itertools.islice(frame.items(), MAX_COLUMNS if stats else 0):
-        summaries[str(name)] = _column_stats(series)
-    head = frame.iloc[:MAX_ROWS, :MAX_COLUMNS]
-    index_names = [str(n) if n is not None else "" for n in head.index.names]
-    cells = [[_cell(v) for v in series.tolist()] for _, series in head.items()]  # column by column
+    cells: list[list[Any]] = []  # the first rows, column by column
+    # One pass of ``items()``, and ``tolist()``: positional ``iloc`` per column and per-value
+    # iteration cost more than the statistics of a small frame.
+    for name, series in itertools.islice(frame.items(), MAX_COLUMNS):
+        if stats:
+            summaries[str(name)] = _column_stats(series)
+        first = series if len(series) <= MAX_ROWS else series.iloc[:MAX_ROWS]
+        cells.append([_cell(v) for v in first.tolist()])
+    index = frame.index[:MAX_ROWS]
+    index_names = [str(n) if n is not None else "" for n in index.names]
     rows = [
         [_cell(i) for i in (idx if isinstance(idx, tuple) else (idx,))] + [column[r] for column in cells]
-        for r, idx in enumerate(head.index)
+        for r, idx in enumerate(index)
     ]
     preview = {
         "kind": "table",
@@ -182,9 +185,13 @@ def _column_stats(series: Any) -> dict[str, Any]:
     dtype = series.dtype
     kind = getattr(dtype, "kind", "O")  # numpy's code; pandas' extension dtypes have one too
     if kind in "iuf" and not isinstance(dtype, pd.CategoricalDtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        if isinstance(dtype, np.dtype):  # no missing-value conversion to ask for: a view or a cast
+            values = series.to_numpy().astype("float64", copy=False)
+        else:
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
         entry: dict[str, Any] = {"dtype": str(dtype), "nulls": int(np.isnan(values).sum())}
-        finite = values[np.isfinite(values)]
+        mask = np.isfinite(values)
+        finite = values if mask.all() else values[mask]  # copied only if something is not finite
         if finite.size:
             low, high = float(finite.min()), float(finite.max())
             with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None

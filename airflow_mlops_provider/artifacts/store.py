@@ -614,9 +614,11 @@ class ArtifactStore:
         """The whole object, in one request unless it is large.
 
         Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
-        download in ranges (of :data:`~.uploads.PART_BYTES`, up to ``max_concurrency`` at once),
-        which only pays off for large objects; a read "from byte 0" skips that for manifests,
-        previews and data objects known (``size``) to be small.
+        download in ranges, which only pays off for large objects; a read "from byte 0" skips that
+        for manifests, previews and data objects known (``size``) to be small. A large object is read
+        in ranges of at least :data:`~.uploads.PART_BYTES`, and at most ``max_concurrency`` of them:
+        s3fs fetches its ranges in waves of ``max_concurrency``, each waiting for its slowest request,
+        so one wave keeps every connection busy to the end (and asks for fewer, larger ranges).
         """
         from airflow_mlops_provider.artifacts.uploads import PART_BYTES
 
@@ -626,7 +628,8 @@ class ArtifactStore:
                 return self.fs.cat_file(path)
             if size is not None and size > PART_BYTES:
                 if self.has_multipart_uploads:
-                    return self.fs.cat_file(path, chunksize=PART_BYTES)
+                    connections = max(1, getattr(self.fs, "max_concurrency", 1))
+                    return self.fs.cat_file(path, chunksize=max(PART_BYTES, -(-size // connections)))
                 return self.fs.cat_file(path)
             return self.fs.cat_file(path, start=0)
 

@@ -447,13 +447,11 @@ def _exact_plan(frame: Any) -> dict[str, Any]:
     plan: dict[str, Any] = {}
     objects: dict[str, str | None] = {}
     zones: dict[str, dict[str, Any]] = {}
-    for position, name in enumerate(frame.columns):
-        series = frame.iloc[:, position]
-        what = _label(name)
-        if series.dtype == object:
-            objects[name] = _check_objects(series.to_numpy(), what)
-        elif isinstance(series.dtype, pd.DatetimeTZDtype):
-            zones[name] = _tz_spec(series.dtype.tz, what)
+    for position, (name, dtype) in enumerate(zip(frame.columns, frame.dtypes, strict=True)):
+        if pd.api.types.is_object_dtype(dtype):  # only these need the column (selecting one: ~20 us)
+            objects[name] = _check_objects(frame.iloc[:, position].to_numpy(), _label(name))
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            zones[name] = _tz_spec(dtype.tz, _label(name))
     if objects:
         plan["objects"] = objects
     if zones:
