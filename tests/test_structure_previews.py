@@ -85,7 +85,9 @@ def test_histograms_count_exactly_as_numpy_does(seed: int) -> None:
     values = np.concatenate(
         [rng.standard_normal(300) * 10.0 ** rng.integers(-3, 6), rng.integers(-7, 7, 200).astype(float)]
     )
-    values = np.concatenate([values, np.linspace(values.min(), values.max(), 11)])  # every edge
+    edges = np.linspace(values.min(), values.max(), 11)
+    near = np.concatenate([np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)])
+    values = np.concatenate([values, edges, near.clip(values.min(), values.max())])  # on and by edges
     histogram = table_preview(pd.DataFrame({"x": values}))["stats"]["x"]["histogram"]
     counts, edges = np.histogram(values, bins=10)
     assert histogram["counts"] == counts.tolist()
