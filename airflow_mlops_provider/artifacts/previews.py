@@ -103,22 +103,25 @@ def _first_largest(counts: Any, k: int) -> list[int]:
     return sorted(map(int, [*above, *tied]), key=lambda i: (-counts[i], i))
 
 
-def _top_values(series: Any, arrow: Any = None) -> dict[str, Any]:
-    """The most frequent values of a text (``str``/``string``) or object column, and its distinct count.
+def _arrow_top_values(arrow: Any) -> dict[str, Any]:
+    """:func:`_top_values` of an Arrow string array (pandas 3's ``str``, ``string[pyarrow]``),
+    counted by pyarrow, which releases the GIL while the table encodes."""
+    import pyarrow.compute as pc
 
-    Ties keep the order in which values first appear. Arrow-backed strings (pandas 3's ``str``,
-    ``string[pyarrow]``; ``arrow`` is their array) are counted by pyarrow, which releases the GIL
-    while the table encodes; object columns whose values pandas cannot count get no top values.
+    counted = pc.value_counts(arrow)  # in order of first appearance
+    if arrow.null_count:
+        counted = counted.filter(counted.field("values").is_valid())
+    values, counts = counted.field("values"), counted.field("counts").to_numpy()
+    top = [[_cell(values[i].as_py()), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
+    return {"distinct": len(counts), "top": top}
+
+
+def _top_values(series: Any) -> dict[str, Any]:
+    """The most frequent values of a text or object column, and its distinct count.
+
+    Ties keep the order in which values first appear; object columns whose values pandas cannot
+    count get no top values.
     """
-    if arrow is not None:
-        import pyarrow.compute as pc
-
-        counted = pc.value_counts(arrow)  # in order of first appearance
-        if arrow.null_count:
-            counted = counted.filter(counted.field("values").is_valid())
-        values, counts = counted.field("values"), counted.field("counts").to_numpy()
-        top = [[_cell(values[i].as_py()), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
-        return {"distinct": len(counts), "top": top}
     try:
         counted = series.value_counts(dropna=True, sort=False)  # in order of first appearance
     except TypeError:
@@ -216,7 +219,7 @@ def _column_stats(series: Any) -> dict[str, Any]:
         if len(arrow) > SAMPLE_ROWS:
             arrow = arrow.take(_sample(np.arange(len(arrow))))
             entry["sampled_rows"] = SAMPLE_ROWS
-        return {**entry, **_top_values(series, arrow)}
+        return {**entry, **_arrow_top_values(arrow)}
     entry = {"dtype": str(dtype), "nulls": int(series.isna().sum())}
     if isinstance(dtype, pd.CategoricalDtype):
         codes = series.cat.codes.to_numpy()
