@@ -333,6 +333,20 @@ def test_a_large_write_sends_its_parts_at_once(
     assert _uploads(s3_server, s3_root) == []
 
 
+@pytest.mark.parametrize("mb", [17, 100, 160, 500, 641, 1024, 2048, 10_000])
+def test_whole_reads_use_full_waves_of_bounded_ranges(mb: int) -> None:
+    """s3fs reads ranges in waves of ``max_concurrency``, holding a wave beside the whole object:
+    every wave but a small object's is full, and a wave holds at most 64 MiB per connection."""
+    from airflow_mlops_provider.artifacts.store import _read_ranges
+
+    size, part = mb * MiB, 16 * MiB
+    ranges = _read_ranges(size, 10, part)
+    count = -(-size // ranges)
+    assert part <= ranges <= 4 * part
+    assert count <= 10 or count % 10 == 0 or (count + 1) % 10 == 0, count  # last range may be short
+    assert -(-count // 10) == -(-size // (10 * 4 * part))  # no more waves than the bound needs
+
+
 def test_a_column_read_fetches_record_batches_at_once(
     s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

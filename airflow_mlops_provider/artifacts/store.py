@@ -208,6 +208,19 @@ class HashingWriter:
         return self._sha.hexdigest()
 
 
+def _read_ranges(size: int, connections: int, part_bytes: int) -> int:
+    """The range size of a whole read of ``size`` bytes through s3fs's concurrent ``cat_file``.
+
+    s3fs fetches ranges in waves of ``connections``, each wave waiting for its slowest request and
+    holding its ranges in memory beside the whole object. So: as few waves as keep a wave within
+    ``4 * part_bytes`` per connection (64 MiB: at most 640 MiB held besides the object), each wave
+    full, and ranges of at least ``part_bytes``. A 1 GB object is two waves of 10 ranges of 51 MiB,
+    not seven waves of 16 MiB ranges, the last one partly idle.
+    """
+    waves = -(-size // (connections * 4 * part_bytes))
+    return max(part_bytes, -(-size // (waves * connections)))
+
+
 @functools.cache
 def _warm_up_s3() -> None:
     def run() -> None:
@@ -616,9 +629,7 @@ class ArtifactStore:
         Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
         download in ranges, which only pays off for large objects; a read "from byte 0" skips that
         for manifests, previews and data objects known (``size``) to be small. A large object is read
-        in ranges of at least :data:`~.uploads.PART_BYTES`, and at most ``max_concurrency`` of them:
-        s3fs fetches its ranges in waves of ``max_concurrency``, each waiting for its slowest request,
-        so one wave keeps every connection busy to the end (and asks for fewer, larger ranges).
+        in ranges sized by :func:`_read_ranges`.
         """
         from airflow_mlops_provider.artifacts.uploads import PART_BYTES
 
@@ -629,7 +640,7 @@ class ArtifactStore:
             if size is not None and size > PART_BYTES:
                 if self.has_multipart_uploads:
                     connections = max(1, getattr(self.fs, "max_concurrency", 1))
-                    return self.fs.cat_file(path, chunksize=max(PART_BYTES, -(-size // connections)))
+                    return self.fs.cat_file(path, chunksize=_read_ranges(size, connections, PART_BYTES))
                 return self.fs.cat_file(path)
             return self.fs.cat_file(path, start=0)
 
