@@ -87,22 +87,21 @@ class ArtifactSettings:
         )
 
 
-_OPTIONS = (
-    "artifact_root", "aws_conn_id", "inline_threshold_bytes", "allow_pickle", "signing_key",
-    "table_format", "arrow_compression", "parquet_compression", "deduplicate", "retention_days",
-    "store_timeout_seconds",
-)  # fmt: skip
-#: The variables that can change the settings (looked up one by one: scanning the whole environment
-#: cost more than the rest of a small XCom's settings lookup).
-_WATCHED = (
-    "AIRFLOW_HOME",
-    "AIRFLOW_CONFIG",
-    *(
-        f"AIRFLOW__{SECTION.upper()}__{option.upper()}{suffix}"
-        for option in _OPTIONS
-        for suffix in ("", "_CMD", "_SECRET")
-    ),
-)
+def _watched() -> tuple[str, ...]:
+    """The variables that can change the settings: each ``[mlops]`` option's, in the forms Airflow
+    reads (looked up one by one: scanning the whole environment cost more than the rest of a small
+    XCom's settings lookup)."""
+    from airflow_mlops_provider.get_provider_info import get_provider_info
+
+    options = get_provider_info()["config"][SECTION]["options"]
+    prefix = f"AIRFLOW__{SECTION.upper()}__"
+    variables = (
+        f"{prefix}{option.upper()}{suffix}" for option in options for suffix in ("", "_CMD", "_SECRET")
+    )
+    return ("AIRFLOW_HOME", "AIRFLOW_CONFIG", *variables)
+
+
+_WATCHED = _watched()
 
 
 @lru_cache(maxsize=8)
