@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_mlops_provider.artifacts import codec, lineage
+from airflow_mlops_provider.artifacts import chunks, codec, lineage
 from airflow_mlops_provider.artifacts.cache_index import CacheEntry, CacheIndex, now_iso
 from airflow_mlops_provider.artifacts.manifest import Reference
 from airflow_mlops_provider.artifacts.refs import ArtifactRef
@@ -284,12 +284,12 @@ def _problem(manager: ArtifactManager, row: Any) -> str | None:
     for _, ref_row in codec.iter_references(row):
         try:
             reference = Reference.from_row(ref_row)
-            digest = hashlib.sha256()
+            digest = chunks.content_hasher(reference.chunk_bytes)
             with manager.open_raw(reference) as data:
                 while chunk := data.read(_HASH_CHUNK):
-                    digest.update(chunk)
+                    digest.update(memoryview(chunk))
             if digest.hexdigest() != reference.sha256:
-                return f"{reference.uri} no longer matches its sha256"
+                return f"{reference.uri} no longer matches its content hash"
             for suffix, expected in (reference.details.get("sidecars") or {}).items():
                 sidecar = manager.store.get_bytes(reference.sibling(suffix))
                 if hashlib.sha256(sidecar).hexdigest() != expected:

@@ -458,7 +458,96 @@ def test_a_writes_hashes_are_those_of_its_bytes(sizes: list[tuple[int, int]], re
         else:
             writer.write(piece)
     data = b"".join(pieces)
-    assert writer.sha256 == hashlib.sha256(data).hexdigest() and sink.getvalue() == data
+    writer.finish()
+    assert sink.getvalue() == data
     _, chunk_digests = parse_sidecar(digests.sidecar(), len(data))
     expected = [hashlib.sha256(data[i : i + (1 << 18)]).digest() for i in range(0, len(data), 1 << 18)]
     assert chunk_digests == expected
+    # The content hash: the bytes' own sha256 up to one chunk, past it the sha256 of the digests.
+    if len(data) <= 1 << 18:
+        assert writer.sha256 == hashlib.sha256(data).hexdigest() and not digests.chunked
+    else:
+        assert writer.sha256 == hashlib.sha256(b"262144\n" + b"".join(expected)).hexdigest()
+    plain = HashingWriter(io.BytesIO())
+    for piece in pieces:
+        plain.write(piece)
+    assert plain.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_large_tables_hash_is_over_its_chunks_and_all_readers_check_it(manager, producer, tmp_path) -> None:
+    """A table of more than one chunk is hashed once, per chunk: its reference's sha256 is the hash of
+    the chunk digests, which a whole read, the CLI's save and a cache hit recompute from the bytes. A
+    small table keeps the plain sha256 of its bytes. References written before (sha256 of the bytes,
+    no ``chunk_bytes``) still load, and a reader that predates chunk hashes is told to upgrade."""
+    import hashlib
+
+    from airflow_mlops_provider import caching
+    from airflow_mlops_provider.artifacts import chunks
+    from airflow_mlops_provider.cli.artifacts_command import download
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({f"c{i}": rng.standard_normal(100_000) for i in range(4)})
+    row = manager.dump(frame, producer)
+    store, path = manager.store, manager.store.fs_path(row["uri"])
+    data = store.fs.cat_file(path)
+    reference = Reference.from_row(row)
+    sidecar = store.get_bytes(reference.sibling(chunks.SIDECAR))
+    assert row["v"] == 2 and row["chunk_bytes"] == chunks.CHUNK_BYTES == reference.chunk_bytes
+    assert row["sha256"] == hashlib.sha256(sidecar).hexdigest() != hashlib.sha256(data).hexdigest()
+    assert row["details"]["sidecars"][chunks.SIDECAR] == row["sha256"]
+    assert chunks.content_sha256(data, chunks.CHUNK_BYTES)() == row["sha256"]
+    assert "chunks' sha256 digests" in reference.hash_description
+    pd.testing.assert_frame_equal(manager.load(row), frame, check_exact=True)
+    download(manager, reference, tmp_path / "saved.arrow", progress=False)
+    assert (tmp_path / "saved.arrow").read_bytes() == data
+    assert caching._problem(manager, row) is None
+
+    small = manager.dump(frame.head(100), producer)
+    small_data = store.fs.cat_file(store.fs_path(small["uri"]))
+    assert small["v"] == 1 and "chunk_bytes" not in small
+    assert small["sha256"] == hashlib.sha256(small_data).hexdigest()
+
+    # A reference written before chunk hashes: the sha256 of the bytes, version 1.
+    old = {**row, "v": 1, "sha256": hashlib.sha256(data).hexdigest()}
+    del old["chunk_bytes"]
+    pd.testing.assert_frame_equal(manager.load(old), frame, check_exact=True)
+    assert caching._problem(manager, old) is None
+    # A reader that predates chunk hashes refuses version 2 rows; this one refuses newer ones.
+    with pytest.raises(ValueError, match="newer airflow-mlops-provider"):
+        Reference.from_row({**row, "v": 3})
+    for forged in (0, -1, 1 << 40, 17):
+        with pytest.raises(ValueError, match="chunk size"):
+            Reference.from_row({**row, "chunk_bytes": forged})
+
+    # One bit changed: every reader refuses it, each saying what the hash is of.
+    damaged = bytearray(data)
+    damaged[len(damaged) // 3] ^= 0x04
+    store.fs.pipe_file(path, bytes(damaged))
+    with pytest.raises(ArtifactIntegrityError, match="chunks' sha256 digests"):
+        manager.load(row)
+    with pytest.raises(ArtifactIntegrityError, match="chunks' sha256 digests"):
+        download(manager, reference, tmp_path / "damaged.arrow", progress=False)
+    assert not (tmp_path / "damaged.arrow").exists()
+    assert "no longer matches its content hash" in (caching._problem(manager, row) or "")
+    with pytest.raises(ArtifactIntegrityError):
+        manager.load(old)
+
+
+def test_loaded_values_are_not_kept_alive(manager, producer) -> None:
+    """Which artifact a value came from is remembered while the value lives (cached tasks key their
+    inputs by it), and no longer: a notebook loading frame after frame does not keep them all."""
+    import gc
+    import weakref
+
+    from airflow_mlops_provider.artifacts import lineage
+
+    row = manager.dump(pd.DataFrame({"a": np.arange(50_000)}), producer)
+    value = manager.load(row)
+    assert lineage.loaded_from(value) == Reference.from_row(row)
+    assert lineage.loaded_from(value.copy()) is None
+    alive = weakref.ref(value)
+    del value
+    gc.collect()
+    assert alive() is None
+    held = [entry for entry, _ in lineage._loaded.values() if isinstance(entry, weakref.ref)]
+    assert all(entry() is not None for entry in held)

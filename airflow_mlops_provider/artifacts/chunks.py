@@ -1,21 +1,27 @@
 """Chunk digests: a sha256 per 1 MiB of a data object, so partial reads check every byte they use.
 
-A whole read checks the object's own sha256. A column read or a streamed read fetches only part of
-the object, so it cannot: it checks each chunk it fetched against the digest recorded for it when
-the object was written. The digests are stored beside the data (a ``chunks.sha256`` sidecar whose
-own sha256 is in the reference), and :class:`VerifiedReader` serves reads from verified chunks only.
+A column read or a streamed read fetches only part of the object: it checks each chunk it fetched
+against the digest recorded for it when the object was written. The digests are stored beside the
+data (a ``chunks.sha256`` sidecar) and :class:`VerifiedReader` serves reads from verified chunks only.
+
+The sidecar's own sha256 is the object's content hash (``Reference.sha256`` with
+``Reference.chunk_bytes`` set): a write hashes its bytes once, not once for the object and once for
+its chunks, and a whole read checks the chunks on all cores (:func:`content_sha256`). Objects of one
+chunk or less keep the plain sha256 of their bytes, which is also their only chunk's digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Executor
 
 #: Sidecar suffix of the digests (``<n>.chunks.sha256``).
 SIDECAR = "chunks.sha256"
@@ -23,16 +29,34 @@ CHUNK_BYTES = 1 << 20
 _DIGEST = hashlib.sha256().digest_size
 # Chunks a reader keeps: a format reads a few small pieces (metadata, offsets) around each buffer.
 _CACHED_CHUNKS = 8
+# Threads a whole read's chunk hashes are spread over, at most (one per core below that).
+_LANES = 4
+
+
+#: Chunk sizes a reference may name (a forged or damaged row gets a clear error, not a huge loop).
+MIN_CHUNK_BYTES, MAX_CHUNK_BYTES = 1 << 12, 1 << 30
 
 
 class ChunkDigests:
-    """Computes the digests of a byte stream as it is written (fed by the store's writer)."""
+    """Computes the digests of a byte stream as it is written (fed by the store's writer), and the
+    content hash they give (:meth:`hexdigest`): a ``hashlib`` hash's interface, one pass."""
 
     def __init__(self, chunk_bytes: int | None = None) -> None:
         self.chunk_bytes = chunk_bytes or CHUNK_BYTES
         self._done: list[bytes] = []
         self._current = hashlib.sha256()
         self._filled = 0
+
+    @property
+    def chunked(self) -> bool:
+        """More than one chunk: the content hash is the sidecar's, not the bytes' own sha256."""
+        return len(self._done) > 1 or (len(self._done) == 1 and self._filled > 0)
+
+    def hexdigest(self) -> str:
+        """The content hash: the sha256 of the sidecar, or of the bytes if they fit in one chunk."""
+        if self.chunked:
+            return hashlib.sha256(self.sidecar()).hexdigest()
+        return (self._done[0] if self._done else self._current.digest()).hex()
 
     def update(self, view: memoryview) -> None:
         while view.nbytes:
@@ -48,6 +72,61 @@ class ChunkDigests:
         """The stored form: the chunk size on the first line, then the 32-byte digests in order."""
         last = [self._current.digest()] if self._filled else []
         return b"%d\n" % self.chunk_bytes + b"".join(self._done + last)
+
+
+def check_chunk_bytes(chunk_bytes: int) -> int:
+    """``chunk_bytes`` if it is a chunk size a writer may have used, else ``ValueError``."""
+    if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
+        raise ValueError(f"chunk size {chunk_bytes} is outside {MIN_CHUNK_BYTES}..{MAX_CHUNK_BYTES} bytes")
+    return chunk_bytes
+
+
+def content_hasher(chunk_bytes: int | None) -> Any:
+    """A streaming hasher of an object's content hash: its sha256 (``chunk_bytes`` ``None``) or the
+    sha256 of its chunk digests. Feed it every byte with ``update``; compare ``hexdigest()``."""
+    return hashlib.sha256() if chunk_bytes is None else _Root(chunk_bytes)
+
+
+def content_sha256(
+    data: bytes | memoryview, chunk_bytes: int | None, pool: Executor | None = None, *, inline: bool = True
+) -> Callable[[], str]:
+    """The content hash of a whole object in memory, as a function that waits for it.
+
+    A chunked object's chunks are hashed in up to one lane per core (sha256 releases the GIL): the
+    first lane in this thread unless ``inline`` is false (then all on ``pool``, and the caller gets
+    on with decoding). ``pool`` tasks never wait on ``pool``: no lane can starve another.
+    """
+    if chunk_bytes is None:
+        if inline or pool is None:
+            digest = hashlib.sha256(data).hexdigest()
+            return lambda: digest
+        return pool.submit(lambda: hashlib.sha256(data).hexdigest()).result
+    view = memoryview(data).cast("B")
+    starts = range(0, view.nbytes, chunk_bytes)
+
+    def digests(part: range) -> list[bytes]:
+        return [hashlib.sha256(view[i : i + chunk_bytes]).digest() for i in part]
+
+    lanes = min(os.cpu_count() or 1, _LANES) if pool is not None else 1
+    size = max(1, -(-len(starts) // lanes))
+    parts = [starts[i : i + size] for i in range(0, len(starts), size)] or [starts]
+    here = parts[0] if inline or pool is None else None
+    pending = [pool.submit(digests, part) for part in parts if part is not here]  # type: ignore[union-attr]
+    done = digests(here) if here is not None else []
+
+    def result() -> str:
+        found = done + [d for future in pending for d in future.result()]
+        return hashlib.sha256(b"%d\n" % chunk_bytes + b"".join(found)).hexdigest()
+
+    return result
+
+
+class _Root(ChunkDigests):
+    """Checks a chunked reference: always the sidecar's hash, whatever the size of what was read
+    (other bytes of one chunk never pass for the sidecar they would hash to)."""
+
+    def hexdigest(self) -> str:
+        return hashlib.sha256(self.sidecar()).hexdigest()
 
 
 def parse_sidecar(data: bytes, size: int) -> tuple[int, list[bytes]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,8 +26,11 @@ log = logging.getLogger(__name__)
 
 _reads: dict[str, dict[str, Any]] = {}
 _execution: dict[str, Any] | None = None
-# id(value) -> (value, reference) for each value loaded from an artifact; the value is kept so its
-# id is not reused while the task runs. Cached tasks key their inputs by these references.
+# id(value) -> (value or a weak reference to it, reference) for each value loaded from an artifact.
+# Cached tasks key their inputs by these references. Weakly held where the type allows (frames,
+# arrays, models): a notebook or a bench loading value after value would otherwise keep them all
+# alive; the entry goes with the value, so its id cannot be reused for another. Other values (lists,
+# dicts, bytes) are held until the task ends (the listener resets this record).
 _loaded: dict[int, tuple[Any, Reference]] = {}
 _return_row: Any = None
 
@@ -110,13 +114,21 @@ def record_read(reference: Reference) -> None:
 
 def note_loaded(value: Any, reference: Reference) -> None:
     """Remember which artifact ``value`` was loaded from (see :func:`loaded_from`)."""
-    _loaded[id(value)] = (value, reference)
+    key = id(value)
+    try:
+        held: Any = weakref.ref(value, lambda _: _loaded.pop(key, None))
+    except TypeError:  # not weakly referenceable
+        held = value
+    _loaded[key] = (held, reference)
 
 
 def loaded_from(value: Any) -> Reference | None:
     """The artifact this very object was loaded from in this task, if it was."""
     found = _loaded.get(id(value))
-    return found[1] if found is not None and found[0] is value else None
+    if found is None:
+        return None
+    held = found[0]
+    return found[1] if (held() if isinstance(held, weakref.ref) else held) is value else None
 
 
 def note_return_row(row: Any) -> None:

@@ -213,22 +213,16 @@ class ArtifactManager:
         once the hash matched, and a decoding error on other bytes becomes the integrity error.
         """
         data = self._fetch_unverified(reference)
-        if len(data) < _OVERLAP_BYTES:  # hashing takes less than handing it to another thread
-            digest = hashlib.sha256(data).hexdigest()
-            try:
-                value = serializer.read(memoryview(data), reference, self.settings)
-            except Exception:
-                self.verify(reference, data, digest)
-                raise
-            self.verify(reference, data, digest)
-            return value
-        pending = _helpers().submit(lambda: hashlib.sha256(data).hexdigest())
+        # Below _OVERLAP_BYTES hashing takes less than handing it to another thread.
+        digest = chunks.content_sha256(
+            data, reference.chunk_bytes, _helpers(), inline=len(data) < _OVERLAP_BYTES
+        )
         try:
             value = serializer.read(memoryview(data), reference, self.settings)
         except Exception:
-            self.verify(reference, data, pending.result())
+            self.verify(reference, data, digest())
             raise
-        self.verify(reference, data, pending.result())
+        self.verify(reference, data, digest())
         return value
 
     def stored(self, reference: Reference) -> StoredArtifact:
@@ -291,13 +285,14 @@ class ArtifactManager:
 
     @staticmethod
     def verify(reference: Reference, data: bytes, sha256: str | None = None) -> None:
-        """Refuse bytes whose size or SHA-256 (``sha256`` if already computed) differ from the record."""
-        actual = sha256 or hashlib.sha256(data).hexdigest()
+        """Refuse bytes whose size or content hash (``sha256`` if already computed) differ from
+        the record."""
+        actual = sha256 or chunks.content_sha256(data, reference.chunk_bytes, _helpers())()
         if len(data) != reference.size_bytes or actual != reference.sha256:
             raise ArtifactIntegrityError(
                 f"The artifact {reference.uri} written by {reference.producer.describe()} does not match "
                 f"the content hash recorded when it was written (expected {reference.size_bytes} bytes "
-                f"with sha256 {reference.sha256}, found {len(data)} bytes). It was modified or "
+                f"with {reference.hash_description}, found {len(data)} bytes). It was modified or "
                 "truncated in the store; re-run the producing task."
             )
 
@@ -543,7 +538,8 @@ class _ValueWriter:
             if serializer.preview_aside(value)
             else None
         )
-        # Partial reads (columns, batches) check each chunk they fetch against these digests.
+        # Partial reads (columns, batches) check each chunk they fetch against these digests, which
+        # also give the content hash: one hash pass over a table's bytes.
         digests = chunks.ChunkDigests() if isinstance(serializer, TableSerializer) else None
         try:
             with store.open_write(data_url, digests) as out:
@@ -561,8 +557,10 @@ class _ValueWriter:
             ) from err
         preview = early_preview.result() if early_preview else self._preview(serializer, value, details)
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
-        if digests is not None and out.size > digests.chunk_bytes:  # smaller: read whole, check sha256
+        chunk_bytes = None
+        if digests is not None and digests.chunked:  # one chunk: read whole, check its sha256
             sidecars[chunks.SIDECAR] = digests.sidecar()
+            chunk_bytes = digests.chunk_bytes
         # The small objects beside the data, written together once the manifest is known.
         objects = {f"{self.folder}/{index}.{suffix}": payload for suffix, payload in sidecars.items()}
         if sidecars:
@@ -586,6 +584,7 @@ class _ValueWriter:
             details=details,
             signature=signature,
             blob=blob,
+            chunk_bytes=chunk_bytes,
         )
         manifest = Manifest(
             artifact_id=uuid.uuid4().hex,

@@ -12,10 +12,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow_mlops_provider.artifacts import layout
+from airflow_mlops_provider.artifacts.chunks import check_chunk_bytes
 from airflow_mlops_provider.artifacts.codec import TAG, jsonb_safe
 
 MANIFEST_VERSION = 1
-REFERENCE_VERSION = 1
+# The newest reference version this provider reads. Rows are written as version 1 unless their hash
+# is over chunks (version 2): a provider that predates chunk hashes says to upgrade, never checks
+# the wrong hash.
+REFERENCE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,16 @@ class Reference:
         ``cloudpickle``...).
     :param format_version: the serializer's format version when it wrote the bytes.
     :param size_bytes: size of the data object.
-    :param sha256: hex SHA-256 of the data object.
+    :param sha256: hex content hash of the data object: its SHA-256 or, with ``chunk_bytes``, the
+        SHA-256 of its chunk digests (the ``chunks.sha256`` sidecar), which covers every byte too.
     :param producer: task instance and key that wrote it.
     :param summary: one line for people; ``details`` holds the same as structured data.
     :param details: rows/columns/dtypes for tables, shape/dtype for arrays, class for objects...
     :param signature: HMAC-SHA256 of ``sha256`` for pickle artifacts when a signing key is set.
     :param blob: with ``[mlops] deduplicate``, URL of the shared content-addressed object that holds
         the bytes (``uri`` then names no object: it only places the manifest and preview).
+    :param chunk_bytes: the chunk size ``sha256`` is computed over (tables of more than one chunk);
+        ``None``: ``sha256`` is the hash of the bytes themselves.
     """
 
     uri: str
@@ -68,6 +75,7 @@ class Reference:
     details: dict[str, Any] = field(default_factory=dict)
     signature: str | None = None
     blob: str | None = None
+    chunk_bytes: int | None = None
 
     @property
     def data_uri(self) -> str:
@@ -77,6 +85,13 @@ class Reference:
     def sibling(self, suffix: str) -> str:
         """URI of a file stored beside the data object (its manifest, preview, a sidecar)."""
         return layout.sibling(self.uri, suffix)
+
+    @property
+    def hash_description(self) -> str:
+        """What ``sha256`` is the hash of, for people and error messages."""
+        if self.chunk_bytes is None:
+            return f"sha256 {self.sha256}"
+        return f"sha256 {self.sha256} (of its {self.chunk_bytes:,}-byte chunks' sha256 digests)"
 
     @property
     def manifest_uri(self) -> str:
@@ -90,7 +105,7 @@ class Reference:
         """The XCom row; its descriptive fields are JSONB-safe (no NUL: PostgreSQL refuses them)."""
         row: dict[str, Any] = {
             TAG: "artifact",
-            "v": REFERENCE_VERSION,
+            "v": 1,
             "summary": jsonb_safe(self.summary),
             "uri": self.uri,
             "type": jsonb_safe(self.type),
@@ -106,6 +121,9 @@ class Reference:
             row["signature"] = self.signature
         if self.blob:
             row["blob"] = self.blob
+        if self.chunk_bytes is not None:
+            row["v"] = 2
+            row["chunk_bytes"] = self.chunk_bytes
         return row
 
     @classmethod
@@ -130,7 +148,13 @@ class Reference:
             details=row.get("details") or {},
             signature=row.get("signature"),
             blob=row.get("blob"),
+            chunk_bytes=_chunk_bytes(row),
         )
+
+
+def _chunk_bytes(row: dict[str, Any]) -> int | None:
+    value = row.get("chunk_bytes")
+    return None if value is None else check_chunk_bytes(int(value))
 
 
 @dataclass

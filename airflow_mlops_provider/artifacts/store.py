@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
     from fsspec import AbstractFileSystem
 
-    from airflow_mlops_provider.artifacts.chunks import ChunkDigests
     from airflow_mlops_provider.artifacts.manifest import Producer
 
 # S3 keys are limited to 1,024 bytes (layout.safe_component caps each id segment to fit).
@@ -137,19 +136,20 @@ class _HashLane:
 class HashingWriter:
     """A write-only stream that hashes and counts what passes through it.
 
-    Past the first MiB the hash passes (the object's sha256 and, for tables, the chunk digests) run
-    in threads of their own, in order, on copies of what was written: the serializer's next buffers
-    are encoded meanwhile. :meth:`finish` waits for them.
+    ``hasher`` (a ``hashlib``-like ``update`` / ``hexdigest``) gives the content hash: the object's
+    sha256 by default; for tables, :class:`~airflow_mlops_provider.artifacts.chunks.ChunkDigests`,
+    whose one pass gives the chunk digests and the hash. Past the first MiB it runs in a thread of
+    its own, in order, on copies of what was written: the serializer's next buffers are encoded
+    meanwhile. :meth:`finish` waits for it.
 
     The first error the store's stream raises is kept in :attr:`failure`: a serializer may wrap it
     in its own error (or swallow it), and the store still reports it as the store fault it is.
     """
 
-    def __init__(self, raw: BinaryIO, chunks: ChunkDigests | None = None) -> None:
+    def __init__(self, raw: BinaryIO, hasher: Any = None) -> None:
         self._raw = raw
-        self._chunks = chunks
-        self._sha = hashlib.sha256()
-        self._lanes: list[_HashLane] | None = None
+        self._hasher = hashlib.sha256() if hasher is None else hasher
+        self._lane: _HashLane | None = None
         self.size = 0
         self.closed = False
         self.failure: BaseException | None = None
@@ -164,24 +164,19 @@ class HashingWriter:
             self.failure = err
             raise
         self.size += view.nbytes
-        if self._lanes is None and self.size >= _HASH_IN_THREADS_FROM:
-            passes = [self._sha.update] + ([self._chunks.update] if self._chunks is not None else [])
-            self._lanes = [_HashLane(update) for update in passes]
-        if self._lanes is None:
-            self._sha.update(view)
-            if self._chunks is not None:
-                self._chunks.update(view)
+        if self._lane is None and self.size >= _HASH_IN_THREADS_FROM:
+            self._lane = _HashLane(self._hasher.update)
+        if self._lane is None:
+            self._hasher.update(view)
         else:
             # A copy unless immutable: a writer may reuse its buffer once write() returns.
-            item = data if type(data) is bytes else view.tobytes()
-            for lane in self._lanes:
-                lane.put(item)
+            self._lane.put(data if type(data) is bytes else view.tobytes())
         return view.nbytes
 
     def finish(self) -> None:
-        """Wait for the hash passes still running (idempotent)."""
-        lanes, self._lanes = self._lanes, None
-        for lane in lanes or ():
+        """Wait for the hash pass if it still runs (idempotent)."""
+        lane, self._lane = self._lane, None
+        if lane is not None:
             lane.finish()
 
     def tell(self) -> int:
@@ -204,8 +199,9 @@ class HashingWriter:
 
     @property
     def sha256(self) -> str:
+        """The content hash (see ``hasher``), once every byte is hashed."""
         self.finish()
-        return self._sha.hexdigest()
+        return self._hasher.hexdigest()
 
 
 def _read_ranges(size: int, connections: int, part_bytes: int) -> int:
@@ -444,10 +440,10 @@ class ArtifactStore:
         return self.root.startswith("file://")
 
     @contextlib.contextmanager
-    def open_write(self, url: str, chunks: ChunkDigests | None = None) -> Iterator[HashingWriter]:
+    def open_write(self, url: str, hasher: Any = None) -> Iterator[HashingWriter]:
         """Stream bytes to ``url``; the object becomes visible only if the block exits cleanly.
 
-        ``chunks`` also receives every byte written (digests for partial reads).
+        ``hasher`` gives the content hash (see :class:`HashingWriter`; the bytes' sha256 by default).
 
         The file is never used as a context manager: fsspec's ``__exit__`` (and ``__del__``) call
         ``close()``, which completes the upload, partial or not. On any failure the multipart upload
@@ -471,7 +467,7 @@ class ArtifactStore:
             else:
                 target = path
                 raw = fs.open(target, "wb")
-        writer = HashingWriter(raw, chunks)
+        writer = HashingWriter(raw, hasher)
         try:
             yield writer
             writer.finish()

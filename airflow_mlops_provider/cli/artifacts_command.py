@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_mlops_provider.artifacts import chunks
 from airflow_mlops_provider.cli._common import (
     UsageError,
     command,
@@ -94,7 +94,7 @@ def _manifest_lines(manifest: Manifest) -> list[str]:
         f"Format:     {ref.format} v{ref.format_version} "
         f"(serializer {ref.serializer}, {manifest.media_type})",
         f"Size:       {human_bytes(ref.size_bytes)} ({ref.size_bytes:,} bytes)",
-        f"SHA-256:    {ref.sha256}",
+        f"Hash:       {ref.hash_description}",
         f"Producer:   {describe_producer(producer)}",
         f"Created:    {manifest.created_at}",
         f"Versions:   {', '.join(f'{k} {v}' for k, v in manifest.versions.items())}",
@@ -206,14 +206,14 @@ class _Progress:
 
 
 def download(manager: ArtifactManager, reference: Reference, target: Path, progress: bool) -> None:
-    """Stream the object to ``target`` in chunks, verifying size and SHA-256; delete it on failure."""
-    sha = hashlib.sha256()
+    """Stream the object to ``target`` in chunks, verifying size and content hash; delete it on failure."""
+    sha = chunks.content_hasher(reference.chunk_bytes)
     done = 0
     bar = _Progress(reference.size_bytes, progress)
     try:
         with manager.store.open_read(reference.data_uri) as source, open(target, "wb") as out:
             while chunk := source.read(CHUNK_BYTES):
-                sha.update(chunk)
+                sha.update(memoryview(chunk))
                 out.write(chunk)
                 done += len(chunk)
                 bar.update(done)
@@ -221,8 +221,9 @@ def download(manager: ArtifactManager, reference: Reference, target: Path, progr
         if done != reference.size_bytes or sha.hexdigest() != reference.sha256:
             raise ArtifactIntegrityError(
                 f"The artifact {reference.uri} written by {reference.producer.describe()} does not match the "
-                f"hash recorded when it was written (expected {reference.size_bytes} bytes with sha256 "
-                f"{reference.sha256}, got {done} bytes with sha256 {sha.hexdigest()}). Nothing was saved."
+                f"hash recorded when it was written (expected {reference.size_bytes} bytes with "
+                f"{reference.hash_description}, got {done} bytes hashing to {sha.hexdigest()}). Nothing was "
+                "saved."
             )
     except BaseException as err:
         target.unlink(missing_ok=True)
@@ -305,5 +306,5 @@ def artifacts_get(args: argparse.Namespace) -> None:
     except OSError as err:
         partial.unlink(missing_ok=True)
         raise ArtifactError(f"Could not save {reference.uri} to {dest}: {err}. Nothing was saved.") from err
-    size, sha = f"{reference.size_bytes:,}", reference.sha256
-    print(f"Saved {reference.uri} to {dest} ({size} bytes, sha256 {sha} verified).")
+    size = f"{reference.size_bytes:,} bytes"
+    print(f"Saved {reference.uri} to {dest} ({size}, {reference.hash_description} verified).")
