@@ -438,6 +438,8 @@ def test_a_writes_hashes_are_those_of_its_bytes(sizes: list[tuple[int, int]], re
     import random
     import time
 
+    import blake3
+
     from airflow_mlops_provider.artifacts.chunks import ChunkDigests, parse_sidecar
     from airflow_mlops_provider.artifacts.store import HashingWriter
 
@@ -460,14 +462,14 @@ def test_a_writes_hashes_are_those_of_its_bytes(sizes: list[tuple[int, int]], re
     data = b"".join(pieces)
     writer.finish()
     assert sink.getvalue() == data
-    _, chunk_digests = parse_sidecar(digests.sidecar(), len(data))
-    expected = [hashlib.sha256(data[i : i + (1 << 18)]).digest() for i in range(0, len(data), 1 << 18)]
-    assert chunk_digests == expected
+    algorithm, _, chunk_digests = parse_sidecar(digests.sidecar(), len(data))
+    expected = [blake3.blake3(data[i : i + (1 << 18)]).digest() for i in range(0, len(data), 1 << 18)]
+    assert algorithm == "blake3" and chunk_digests == expected
     # The content hash: the bytes' own sha256 up to one chunk, past it the sha256 of the digests.
     if len(data) <= 1 << 18:
         assert writer.sha256 == hashlib.sha256(data).hexdigest() and not digests.chunked
     else:
-        assert writer.sha256 == hashlib.sha256(b"262144\n" + b"".join(expected)).hexdigest()
+        assert writer.sha256 == hashlib.sha256(b"blake3 262144\n" + b"".join(expected)).hexdigest()
     plain = HashingWriter(io.BytesIO())
     for piece in pieces:
         plain.write(piece)
@@ -496,7 +498,7 @@ def test_a_large_tables_hash_is_over_its_chunks_and_all_readers_check_it(manager
     assert row["sha256"] == hashlib.sha256(sidecar).hexdigest() != hashlib.sha256(data).hexdigest()
     assert row["details"]["sidecars"][chunks.SIDECAR] == row["sha256"]
     assert chunks.content_sha256(data, chunks.CHUNK_BYTES)() == row["sha256"]
-    assert "chunks' sha256 digests" in reference.hash_description
+    assert "chunks' BLAKE3 digests" in reference.hash_description
     pd.testing.assert_frame_equal(manager.load(row), frame, check_exact=True)
     download(manager, reference, tmp_path / "saved.arrow", progress=False)
     assert (tmp_path / "saved.arrow").read_bytes() == data
@@ -507,10 +509,19 @@ def test_a_large_tables_hash_is_over_its_chunks_and_all_readers_check_it(manager
     assert small["v"] == 1 and "chunk_bytes" not in small
     assert small["sha256"] == hashlib.sha256(small_data).hexdigest()
 
-    # A reference written before chunk hashes: the sha256 of the bytes, version 1.
+    # A reference written before chunk hashes: the sha256 of the bytes, version 1, and a sidecar of
+    # SHA-256 chunk digests whose first line is the chunk size alone. Whole and column reads work.
+    legacy = chunks.ChunkDigests(algorithm=chunks.SHA256)
+    legacy.update(memoryview(data))
+    assert legacy.sidecar().startswith(b"%d\n" % chunks.CHUNK_BYTES)
+    store.put_bytes(reference.sibling(chunks.SIDECAR), legacy.sidecar())
     old = {**row, "v": 1, "sha256": hashlib.sha256(data).hexdigest()}
+    legacy_hash = hashlib.sha256(legacy.sidecar()).hexdigest()
+    old["details"] = {**row["details"], "sidecars": {chunks.SIDECAR: legacy_hash}}
     del old["chunk_bytes"]
     pd.testing.assert_frame_equal(manager.load(old), frame, check_exact=True)
+    column = manager.load_lazy(old).load(columns=["c1"])
+    pd.testing.assert_frame_equal(column, frame[["c1"]], check_exact=True)
     assert caching._problem(manager, old) is None
     # A reader that predates chunk hashes refuses version 2 rows; this one refuses newer ones.
     with pytest.raises(ValueError, match="newer airflow-mlops-provider"):
@@ -521,16 +532,26 @@ def test_a_large_tables_hash_is_over_its_chunks_and_all_readers_check_it(manager
 
     # One bit changed: every reader refuses it, each saying what the hash is of.
     damaged = bytearray(data)
-    damaged[len(damaged) // 3] ^= 0x04
+    damaged[2 * len(damaged) // 3] ^= 0x04  # a chunk of column data, not the batch's metadata
     store.fs.pipe_file(path, bytes(damaged))
-    with pytest.raises(ArtifactIntegrityError, match="chunks' sha256 digests"):
+    with pytest.raises(ArtifactIntegrityError, match="chunks' BLAKE3 digests"):
         manager.load(row)
-    with pytest.raises(ArtifactIntegrityError, match="chunks' sha256 digests"):
+    with pytest.raises(ArtifactIntegrityError, match="chunks' BLAKE3 digests"):
         download(manager, reference, tmp_path / "damaged.arrow", progress=False)
     assert not (tmp_path / "damaged.arrow").exists()
     assert "no longer matches its content hash" in (caching._problem(manager, row) or "")
     with pytest.raises(ArtifactIntegrityError):
         manager.load(old)
+    refused = 0
+    for name in frame.columns:  # the old sidecar's SHA-256 digests catch the changed chunk too
+        try:
+            column = manager.load_lazy(old).load(columns=[name])
+        except ArtifactIntegrityError as err:
+            assert "chunk" in str(err), err
+            refused += 1
+        else:
+            pd.testing.assert_frame_equal(column, frame[[name]], check_exact=True)
+    assert 1 <= refused < len(frame.columns)
 
 
 def test_loaded_values_are_not_kept_alive(manager, producer) -> None:

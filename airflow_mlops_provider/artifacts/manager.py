@@ -414,7 +414,7 @@ class StoredArtifact:
         sidecar = self.sidecar(chunks.SIDECAR)
         if sidecar is not None:
             try:
-                chunk_bytes, digests = chunks.parse_sidecar(sidecar, reference.size_bytes)
+                algorithm, chunk_bytes, digests = chunks.parse_sidecar(sidecar, reference.size_bytes)
             except ValueError as err:
                 log.warning("Ignoring the chunk digests of %s: %s", reference.uri, err)
             else:
@@ -424,6 +424,7 @@ class StoredArtifact:
                     chunk_bytes,
                     digests,
                     self._bad_chunk,
+                    algorithm,
                 )
         return io.BytesIO(self._manager.fetch(reference))
 

@@ -52,7 +52,8 @@ class Reference:
     :param format_version: the serializer's format version when it wrote the bytes.
     :param size_bytes: size of the data object.
     :param sha256: hex content hash of the data object: its SHA-256 or, with ``chunk_bytes``, the
-        SHA-256 of its chunk digests (the ``chunks.sha256`` sidecar), which covers every byte too.
+        SHA-256 of its chunks' BLAKE3 digests (the ``chunks.sha256`` sidecar), which covers every
+        byte too.
     :param producer: task instance and key that wrote it.
     :param summary: one line for people; ``details`` holds the same as structured data.
     :param details: rows/columns/dtypes for tables, shape/dtype for arrays, class for objects...
@@ -91,7 +92,7 @@ class Reference:
         """What ``sha256`` is the hash of, for people and error messages."""
         if self.chunk_bytes is None:
             return f"sha256 {self.sha256}"
-        return f"sha256 {self.sha256} (of its {self.chunk_bytes:,}-byte chunks' sha256 digests)"
+        return f"sha256 {self.sha256} (of its {self.chunk_bytes:,}-byte chunks' BLAKE3 digests)"
 
     @property
     def manifest_uri(self) -> str:
