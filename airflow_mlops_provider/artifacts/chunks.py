@@ -75,7 +75,7 @@ class ChunkDigests:
         self.algorithm = algorithm
         self._done: list[bytes] = []
         self._current = _new_hash(algorithm)
-        self._whole = hashlib.sha256()  # until a second chunk begins: a small object's content hash
+        self._whole: Any = hashlib.sha256()  # until a second chunk begins: a small object's content hash
         self._filled = 0
 
     @property
@@ -128,7 +128,7 @@ def content_sha256(
 ) -> Callable[[], str]:
     """The content hash of a whole object in memory, as a function that waits for it.
 
-    A chunked object's chunks are hashed in up to one lane per core (sha256 releases the GIL): the
+    A chunked object's chunks are hashed in up to one lane per core (BLAKE3 releases the GIL): the
     first lane in this thread unless ``inline`` is false (then all on ``pool``, and the caller gets
     on with decoding). ``pool`` tasks never wait on ``pool``: no lane can starve another.
     """
@@ -160,6 +160,10 @@ def content_sha256(
 class _Root(ChunkDigests):
     """Checks a chunked reference: always the sidecar's hash, whatever the size of what was read
     (other bytes of one chunk never pass for the sidecar they would hash to)."""
+
+    def __init__(self, chunk_bytes: int) -> None:
+        super().__init__(chunk_bytes)
+        self._whole = None  # never the content hash of a chunked reference
 
     def hexdigest(self) -> str:
         return hashlib.sha256(self.sidecar()).hexdigest()
