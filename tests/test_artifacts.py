@@ -572,3 +572,31 @@ def test_loaded_values_are_not_kept_alive(manager, producer) -> None:
     assert alive() is None
     held = [entry for entry, _ in lineage._loaded.values() if isinstance(entry, weakref.ref)]
     assert all(entry() is not None for entry in held)
+
+
+def test_large_objects_of_every_kind_are_hashed_per_chunk(manager, producer) -> None:
+    """An array (or a model, or any object) above one chunk gets the same one-pass content hash as a
+    table, without the sidecar only partial reads need; a whole read recomputes it and refuses a
+    changed byte. One chunk or less keeps the sha256 of its bytes."""
+    import hashlib
+
+    from airflow_mlops_provider.artifacts import chunks
+
+    array = np.random.default_rng(5).standard_normal(300_000)
+    row = manager.dump(array, producer)
+    store, path = manager.store, manager.store.fs_path(row["uri"])
+    data = store.fs.cat_file(path)
+    assert row["format"] == "npy" and row["chunk_bytes"] == chunks.CHUNK_BYTES and row["v"] == 2
+    assert (
+        row["sha256"] == chunks.content_sha256(data, chunks.CHUNK_BYTES)() != hashlib.sha256(data).hexdigest()
+    )
+    assert chunks.SIDECAR not in (row["details"].get("sidecars") or {})
+    assert np.array_equal(manager.load(row), array)
+    small = manager.dump(array[:1000], producer)
+    assert "chunk_bytes" not in small
+    assert small["sha256"] == hashlib.sha256(store.fs.cat_file(store.fs_path(small["uri"]))).hexdigest()
+    damaged = bytearray(data)
+    damaged[-5] ^= 0x10
+    store.fs.pipe_file(path, bytes(damaged))
+    with pytest.raises(ArtifactIntegrityError, match="BLAKE3 digests"):
+        manager.load(row)

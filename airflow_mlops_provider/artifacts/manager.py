@@ -539,9 +539,9 @@ class _ValueWriter:
             if serializer.preview_aside(value)
             else None
         )
-        # Partial reads (columns, batches) check each chunk they fetch against these digests, which
-        # also give the content hash: one hash pass over a table's bytes.
-        digests = chunks.ChunkDigests() if isinstance(serializer, TableSerializer) else None
+        # One hash pass over the bytes gives the content hash (past one chunk, the sha256 of the
+        # chunks' BLAKE3 digests) and, for tables, the digests their partial reads check.
+        digests = chunks.ChunkDigests()
         try:
             with store.open_write(data_url, digests) as out:
                 details = serializer.write(value, out, settings)
@@ -558,10 +558,9 @@ class _ValueWriter:
             ) from err
         preview = early_preview.result() if early_preview else self._preview(serializer, value, details)
         sidecars: dict[str, bytes] = details.pop(SIDECARS, None) or {}
-        chunk_bytes = None
-        if digests is not None and digests.chunked:  # one chunk: read whole, check its sha256
+        chunk_bytes = digests.chunk_bytes if digests.chunked else None  # else: the bytes' sha256
+        if chunk_bytes is not None and isinstance(serializer, TableSerializer):
             sidecars[chunks.SIDECAR] = digests.sidecar()
-            chunk_bytes = digests.chunk_bytes
         # The small objects beside the data, written together once the manifest is known.
         objects = {f"{self.folder}/{index}.{suffix}": payload for suffix, payload in sidecars.items()}
         if sidecars:

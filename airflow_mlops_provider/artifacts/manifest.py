@@ -60,7 +60,7 @@ class Reference:
     :param signature: HMAC-SHA256 of ``sha256`` for pickle artifacts when a signing key is set.
     :param blob: with ``[mlops] deduplicate``, URL of the shared content-addressed object that holds
         the bytes (``uri`` then names no object: it only places the manifest and preview).
-    :param chunk_bytes: the chunk size ``sha256`` is computed over (tables of more than one chunk);
+    :param chunk_bytes: the chunk size ``sha256`` is computed over (objects of more than one chunk);
         ``None``: ``sha256`` is the hash of the bytes themselves.
     """
 
