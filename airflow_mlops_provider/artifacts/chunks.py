@@ -4,11 +4,12 @@ A column read or a streamed read fetches only part of the object: it checks each
 against the digest recorded for it when the object was written. The digests are stored beside the
 data (a ``chunks.sha256`` sidecar) and :class:`VerifiedReader` serves reads from verified chunks only.
 
-The chunks are hashed with BLAKE3 (about 3.5 times faster than SHA-256 here), and the sidecar's own
-SHA-256 is the object's content hash (``Reference.sha256`` with ``Reference.chunk_bytes`` set): a
-write hashes its bytes once, not once for the object and once for its chunks, and a whole read
-checks the chunks on all cores (:func:`content_sha256`). Objects of one chunk or less keep the plain
-sha256 of their bytes. Sidecars written before BLAKE3 (a SHA-256 per chunk, for references whose
+The chunks are hashed with BLAKE3 (about 3.5 times faster than SHA-256 here), and the SHA-256 of
+the digest list (the sidecar's bytes) is the object's content hash (``Reference.sha256`` with
+``Reference.chunk_bytes`` set), for every object above one chunk, table or not: a write hashes its
+bytes once, not once for the object and once for its chunks, and a whole read checks the chunks on
+all cores (:func:`content_sha256`). Objects of one chunk or less keep the plain sha256 of their
+bytes. Sidecars written before BLAKE3 (a SHA-256 per chunk, for references whose
 sha256 is that of the bytes) are still read: the sidecar's first line names its algorithm.
 """
 
