@@ -137,10 +137,10 @@ class HashingWriter:
     """A write-only stream that hashes and counts what passes through it.
 
     ``hasher`` (a ``hashlib``-like ``update`` / ``hexdigest``) gives the content hash: the object's
-    sha256 by default; for tables, :class:`~airflow_mlops_provider.artifacts.chunks.ChunkDigests`,
-    whose one pass gives the chunk digests and the hash. Past the first MiB it runs in a thread of
-    its own, in order, on copies of what was written: the serializer's next buffers are encoded
-    meanwhile. :meth:`finish` waits for it.
+    sha256 by default; for artifacts the manager passes
+    :class:`~airflow_mlops_provider.artifacts.chunks.ChunkDigests`, whose one pass gives the chunk
+    digests and the hash. Past the first MiB it runs in a thread of its own, in order, on copies of
+    what was written: the serializer's next buffers are encoded meanwhile. :meth:`finish` waits.
 
     The first error the store's stream raises is kept in :attr:`failure`: a serializer may wrap it
     in its own error (or swallow it), and the store still reports it as the store fault it is.
