@@ -48,9 +48,15 @@ def test_large_columns_are_counted_on_a_sample_that_says_so(monkeypatch: pytest.
             "id": pd.Series([f"id-{i}" for i in range(n)], dtype="str"),
             "kind": pd.Series(["a" if i % 10 else None for i in range(n)], dtype="str"),
             "x": np.arange(n, dtype="float64"),
+            "grade": pd.Categorical([None if i % 4 == 0 else "abc"[i % 3] for i in range(n)]),
         }
     )
     stats = table_preview(frame)["stats"]
+    # A categorical column: nulls over every row, its top values counted on the sample.
+    assert stats["grade"]["nulls"] == 250 and stats["grade"]["sampled_rows"] == 100
+    sample = frame["grade"].iloc[np.linspace(0, n - 1, 100).astype(int)]
+    expected = sample.value_counts(dropna=True)
+    assert stats["grade"]["top"] == [[label, int(expected[label])] for label in expected.index]
     assert stats["id"]["sampled_rows"] == 100 and stats["id"]["distinct"] == 100
     assert stats["id"]["top"][0] == ["id-0", 1] and stats["id"]["top"][1] == ["id-10", 1]  # evenly spaced
     assert stats["kind"]["nulls"] == 100  # every row
@@ -92,6 +98,41 @@ def test_histograms_count_exactly_as_numpy_does(seed: int) -> None:
     counts, edges = np.histogram(values, bins=10)
     assert histogram["counts"] == counts.tolist()
     assert histogram["edges"] == edges.tolist()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_numeric_statistics_are_numpys_over_the_finite_values(seed: int) -> None:
+    """min, max and mean are numpy's to the bit and std to within rounding, over the finite values
+    only, whatever the mix of NaN, infinities, magnitudes and integer or nullable dtypes; a sum that
+    overflows leaves mean and std out instead of showing infinity."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    values = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 12) + rng.choice([0.0, 1e6, -3.5])
+    special = rng.random(n)
+    values[special < 0.05 * (seed % 3)] = np.nan
+    values[(special > 0.99) & (seed % 2 == 1)] = np.inf
+    values[(special > 0.985) & (special <= 0.99) & (seed % 4 == 1)] = -np.inf
+    finite = values[np.isfinite(values)]
+    columns = {
+        "x": pd.Series(values),
+        "nullable": pd.Series(values).astype("Float64"),  # NaN becomes a missing value
+        "ints": pd.Series(rng.integers(-(2**40), 2**40, n)),
+    }
+    stats = table_preview(pd.DataFrame(columns))["stats"]
+    for name in ("x", "nullable"):
+        entry = stats[name]
+        assert entry["nulls"] == int(np.isnan(values).sum())
+        if not finite.size:
+            assert "min" not in entry
+            continue
+        assert entry["min"] == finite.min() and entry["max"] == finite.max()
+        assert entry["mean"] == finite.mean()
+        assert entry["std"] == pytest.approx(finite.std(), rel=1e-12, abs=1e-300)
+    ints = columns["ints"].to_numpy().astype("float64")
+    assert stats["ints"]["mean"] == ints.mean()
+    assert stats["ints"]["std"] == pytest.approx(ints.std(), rel=1e-12)
+    overflow = table_preview(pd.DataFrame({"h": [1.7e308, 1.7e308, 1.0]}))["stats"]["h"]
+    assert overflow["max"] == 1.7e308 and overflow["mean"] is None and overflow["std"] is None
 
 
 def test_columns_that_numbers_cannot_summarize_keep_the_rest_of_the_preview() -> None:

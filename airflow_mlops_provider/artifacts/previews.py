@@ -8,6 +8,7 @@ become thumbnails. Nothing here is HTML: whoever renders a preview must escape i
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import itertools
 import json
@@ -22,10 +23,10 @@ MAX_PREVIEW_BYTES = 300_000
 THUMBNAIL_PIXELS = 256
 TOP_VALUES = 5
 HISTOGRAM_BINS = 10
-#: Above this many rows, the histogram of a numeric column and the top values and distinct count of
-#: a text or object column are counted on an evenly spaced sample of this many rows (recorded as
-#: ``sampled_rows``): counting a million distinct strings costs more than writing them. Every other
-#: statistic (nulls, min, max, mean, std, the histogram's range) covers all rows.
+#: Above this many rows, the histogram of a numeric column and the top values (and distinct count)
+#: of a text, object or categorical column are counted on an evenly spaced sample of this many rows
+#: (recorded as ``sampled_rows``): counting a million distinct strings costs more than writing them.
+#: Every other statistic (nulls, min, max, mean, std, the histogram's range) covers all rows.
 SAMPLE_ROWS = 100_000
 
 
@@ -62,9 +63,9 @@ def _number(value: Any) -> float | None:
 def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
     """``HISTOGRAM_BINS`` equal-width bins between the finite minimum and maximum (``low``, ``high``)
     of the column: ``edges`` (one more than ``counts``); each bin holds ``edges[i] <= x <
-    edges[i + 1]``, the last one its upper edge too. These are ``numpy.histogram``'s bins, found the
-    way it finds them (a guess from the value, corrected against the edges) without its per-call
-    overhead, which is most of its time on a small column. A constant column gets one bin."""
+    edges[i + 1]``, the last one its upper edge too: ``numpy.histogram``'s bins, counted as the
+    values below each inner edge (vectorized comparisons: a fifth of a binary search's time, and no
+    float estimate to correct). A constant column gets one bin."""
     import numpy as np
 
     if not (math.isfinite(high - low)):  # the range overflows float64: no histogram
@@ -73,22 +74,26 @@ def _histogram(finite: Any, low: float, high: float) -> dict[str, list[Any]]:
         # One bin of width 1 (as numpy's), or of the value's own spacing where 1 is below it.
         upper = low + max(1.0, float(np.spacing(low)))
         return {"histogram": {"edges": [_number(low), _number(upper)], "counts": [int(finite.size)]}}
-    last = HISTOGRAM_BINS - 1
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    bins = ((finite - low) / (high - low) * HISTOGRAM_BINS).astype(np.intp)
-    np.minimum(bins, last, out=bins)
-    bins -= finite < edges[bins]  # rounding put it one bin too high
-    bins += (finite >= edges[bins + 1]) & (bins != last)  # or one too low
-    counts = np.bincount(bins, minlength=HISTOGRAM_BINS)
-    return {"histogram": {"edges": [_number(e) for e in edges], "counts": [int(c) for c in counts]}}
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)  # its first and last are low and high exactly
+    below = [0, *(int(np.count_nonzero(finite < edge)) for edge in edges[1:-1]), int(finite.size)]
+    counts = [above - under for under, above in itertools.pairwise(below)]
+    return {"histogram": {"edges": [_number(e) for e in edges], "counts": counts}}
+
+
+@functools.lru_cache(maxsize=4)
+def _sample_positions(length: int, size: int) -> Any:
+    """``size`` evenly spaced positions in ``length`` rows (kept: a frame's columns share them)."""
+    import numpy as np
+
+    positions = np.linspace(0, length - 1, size).astype(np.int64)
+    positions.flags.writeable = False
+    return positions
 
 
 def _sample(values: Any) -> Any:
-    """``SAMPLE_ROWS`` evenly spaced rows of a numpy array or pandas Series."""
-    import numpy as np
-
-    positions = np.linspace(0, len(values) - 1, SAMPLE_ROWS).astype(np.int64)
-    return values.iloc[positions] if hasattr(values, "iloc") else values[positions]
+    """``SAMPLE_ROWS`` evenly spaced rows of a numpy array, pandas Series or Arrow array."""
+    positions = _sample_positions(len(values), SAMPLE_ROWS)
+    return values.iloc[positions] if hasattr(values, "iloc") else values.take(positions)
 
 
 def _first_largest(counts: Any, k: int) -> list[int]:
@@ -138,9 +143,9 @@ def table_preview(frame: Any, *, stats: bool = True) -> dict[str, Any]:
     Statistics: nulls for every column; min/max/mean/std and a ``HISTOGRAM_BINS``-bin histogram for
     numbers; the ``TOP_VALUES`` most frequent values with their counts for categorical, bool, text
     and object columns (text and object columns also get their ``distinct`` count). In tables of
-    more than :data:`SAMPLE_ROWS` rows, histogram counts, top values and distinct counts come from a
-    sample of that many rows. ``stats=False`` leaves them out, for a frame that holds only part of
-    the table.
+    more than :data:`SAMPLE_ROWS` rows, histogram counts, and the top values and distinct counts of
+    all but bool columns, come from a sample of that many rows. ``stats=False`` leaves them out,
+    for a frame that holds only part of the table.
     """
     columns = list(frame.columns[:MAX_COLUMNS])
     summaries: dict[str, dict[str, Any]] = {}
@@ -197,17 +202,18 @@ def _column_stats(series: Any) -> dict[str, Any]:
             values = series.to_numpy().astype("float64", copy=False)
         else:
             values = series.to_numpy(dtype="float64", na_value=np.nan)
-        mask = np.isfinite(values)
-        if mask.all():  # the common case: one pass, no copy
-            finite, nulls = values, 0
-        else:
-            finite, nulls = values[mask], int(np.isnan(values).sum())
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
+            total = float(np.add.reduce(values))
+            if math.isfinite(total):  # no NaN, no infinity: one pass instead of a mask and a copy
+                finite, nulls = values, 0
+            else:
+                mask = np.isfinite(values)
+                finite, nulls = (values, 0) if mask.all() else (values[mask], int(np.isnan(values).sum()))
+                total = float(np.add.reduce(finite))
         entry: dict[str, Any] = {"dtype": str(dtype), "nulls": nulls}
         if finite.size:
-            low, high = float(finite.min()), float(finite.max())
-            with np.errstate(over="ignore", invalid="ignore"):  # huge values: stats become None
-                entry.update(min=_number(low), max=_number(high), mean=_number(finite.mean()))
-                entry.update(std=_number(finite.std()))
+            low, high = float(np.minimum.reduce(finite)), float(np.maximum.reduce(finite))
+            entry.update(min=_number(low), max=_number(high), **_mean_and_std(finite, total))
             if finite.size > SAMPLE_ROWS:  # the bins span all rows, the counts a sample
                 finite = _sample(finite)
                 entry["sampled_rows"] = SAMPLE_ROWS
@@ -217,16 +223,21 @@ def _column_stats(series: Any) -> dict[str, Any]:
         arrow = series.array.__arrow_array__()
         entry = {"dtype": str(dtype), "nulls": arrow.null_count}
         if len(arrow) > SAMPLE_ROWS:
-            arrow = arrow.take(_sample(np.arange(len(arrow))))
+            arrow = _sample(arrow)
             entry["sampled_rows"] = SAMPLE_ROWS
         return {**entry, **_arrow_top_values(arrow)}
-    entry = {"dtype": str(dtype), "nulls": int(series.isna().sum())}
     if isinstance(dtype, pd.CategoricalDtype):
-        codes = series.cat.codes.to_numpy()
+        codes = series.cat.codes.to_numpy()  # -1 for a null
+        entry = {"dtype": str(dtype), "nulls": int(np.count_nonzero(codes < 0))}
+        if codes.size > SAMPLE_ROWS:
+            codes = _sample(codes)
+            entry["sampled_rows"] = SAMPLE_ROWS
         counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
         labels = dtype.categories
         entry["top"] = [[_cell(labels[i]), int(counts[i])] for i in _first_largest(counts, TOP_VALUES)]
-    elif kind == "b":
+        return entry
+    entry = {"dtype": str(dtype), "nulls": int(series.isna().sum())}
+    if kind == "b":
         counts = series.value_counts(dropna=True).head(TOP_VALUES)
         entry["top"] = [[_cell(k), int(v)] for k, v in counts.items()]
     elif isinstance(dtype, pd.StringDtype) or kind == "O":
@@ -235,6 +246,21 @@ def _column_stats(series: Any) -> dict[str, Any]:
             entry["sampled_rows"] = SAMPLE_ROWS
         entry.update(_top_values(series))
     return entry
+
+
+def _mean_and_std(finite: Any, total: float) -> dict[str, float | None]:
+    """The mean and standard deviation of finite float64 values whose sum is ``total`` (summed
+    once), the squared deviations summed by BLAS: 60% of ``std()``'s time, agreeing to the last
+    digit or two."""
+    import numpy as np
+
+    mean = total / finite.size
+    if not math.isfinite(mean):  # the sum overflowed
+        return {"mean": None, "std": None}
+    with np.errstate(over="ignore", invalid="ignore"):
+        deviations = np.subtract(finite, mean)
+        variance = float(np.dot(deviations, deviations)) / finite.size
+    return {"mean": _number(mean), "std": _number(math.sqrt(variance))}
 
 
 def array_preview(array: Any) -> dict[str, Any]:
