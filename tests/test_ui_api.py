@@ -410,6 +410,7 @@ def test_task_page_shows_manifest_code_and_trend(ui: dict[str, Any]) -> None:
     page = get(ui, f"/mlops/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame")
     assert page.status_code == 200
     assert "def make_frame" in page.text and artifact["sha256"] in page.text
+    assert artifact["chunk_bytes"] is None and "SHA-256 of its bytes" in page.text  # a small frame
     assert "&lt;script&gt;" in page.text and SCRIPT not in page.text
     assert f'href="/dags/mlops_ui_shop/runs/{q(run_id)}/tasks/make_frame"' in page.text  # Airflow's log view
     # A task that is not an @ml.task: its code comes from the run's structure snapshot.
@@ -787,3 +788,26 @@ def test_gc_after_an_xcom_is_deleted_through_the_rest_api(ui: dict[str, Any]) ->
     with pytest.raises(ArtifactNotFoundError):
         store.info(f"{blob}/0.manifest.json")
     assert len(load_artifact("mlops_cli_pipeline", run.run_id, "extract")) == 120  # the rest stays
+
+
+def test_the_content_hash_of_a_large_artifact_says_what_it_is_of() -> None:
+    """Past one chunk the content hash is the SHA-256 of the chunks' BLAKE3 digests, not of the
+    file: a reader comparing it with ``sha256sum`` must be told (rendered as the task page does)."""
+    from airflow_mlops_provider.ui.render import environment
+
+    artifact = environment().get_template("macros.html").module.artifact
+    view = {
+        "task_id": "t",
+        "map_index": -1,
+        "key": "return_value",
+        "uri": "file:///a/0.arrow",
+        "sha256": "ab" * 32,
+        "size_bytes": 5_000_000,
+        "summary": "DataFrame",
+        "preview": None,
+        "manifest": None,
+    }
+    large = str(artifact({**view, "chunk_bytes": 1_048_576}, details=True))
+    assert "content hash" in large and "SHA-256 of the BLAKE3 digests of its 1,048,576-byte chunks" in large
+    small = str(artifact({**view, "chunk_bytes": None}, details=True))
+    assert "SHA-256 of its bytes" in small and "BLAKE3" not in small

@@ -189,6 +189,7 @@ def _stored_view(entry: ArtifactEntry, manifest: bool) -> dict[str, Any]:
         "serializer": ref.serializer,
         "size_bytes": ref.size_bytes,
         "sha256": ref.sha256,
+        "chunk_bytes": ref.chunk_bytes,  # the hash is then over the chunks' digests, not the bytes
         "summary": ref.summary,
         "details": ref.details,
         "producer": ref.producer.describe(),
