@@ -333,6 +333,44 @@ def test_a_large_write_sends_its_parts_at_once(
     assert _uploads(s3_server, s3_root) == []
 
 
+def test_a_slow_part_does_not_hold_the_others_back(
+    s3_server: S3Server, s3_root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real S3 has slow requests now and then: while one part takes long, the other slots keep
+    sending parts (a writer waiting for its oldest part would stall them all), and the object is
+    still assembled in order."""
+    import asyncio
+    import time
+
+    import s3fs
+
+    events: list[tuple[str, int]] = []
+    call_s3 = s3fs.S3FileSystem._call_s3
+
+    async def slow_first_part(self: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        number = kwargs.get("PartNumber") if method == "upload_part" else None
+        if number is not None:
+            events.append(("start", number))
+        if number == 1:
+            await asyncio.sleep(2.0)
+        result = await call_s3(self, method, *args, **kwargs)
+        if number is not None:
+            events.append(("end", number))
+        return result
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", slow_first_part)
+    monkeypatch.setattr(uploads, "CONCURRENCY", 2)
+    manager = _manager(s3_root)
+    data = os.urandom(36 * MiB)  # 7 full parts and a short last one
+    started = time.monotonic()
+    row = manager.dump(data, TRY_1)
+    assert time.monotonic() - started >= 2.0
+    first_done = events.index(("end", 1))
+    assert ("start", 6) in events[:first_done], events  # parts 2-6 went up meanwhile, on one slot
+    assert manager.load(row) == data
+    assert _uploads(s3_server, s3_root) == []
+
+
 @pytest.mark.parametrize("mb", [17, 100, 160, 500, 641, 1024, 2048, 10_000])
 def test_whole_reads_use_full_waves_of_bounded_ranges(mb: int) -> None:
     """s3fs reads ranges in waves of ``max_concurrency``, holding a wave beside the whole object:

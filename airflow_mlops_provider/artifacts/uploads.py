@@ -4,7 +4,8 @@ One S3 connection carries about 50-100 MB/s; s3fs's file object uploads the part
 upload one after the other (``S3File._upload_chunk``), so a large artifact is written at that rate.
 :class:`ConcurrentUpload` is a write-only file that sends each part as soon as it is full, on s3fs's
 own event loop and client (same credentials, timeouts, retries and extra arguments), with at most
-``concurrency`` parts in flight: memory stays within ``(concurrency + 1) * part size``. The object
+``concurrency`` parts in flight: memory stays within ``(concurrency + 1) * part size``. A slot frees
+as soon as any part is done, so one slow part does not hold the others back. The object
 appears only when :meth:`close` completes the upload; :meth:`discard` aborts it. An object smaller
 than one part is a single ``PutObject`` at :meth:`close`.
 """
@@ -12,8 +13,8 @@ than one part is a single ``PutObject`` at :meth:`close`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class ConcurrentUpload:
         self._concurrency = concurrency or CONCURRENCY
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._in_flight: deque[tuple[int, Future[Any]]] = deque()
+        self._in_flight: dict[Future[Any], int] = {}  # part number of each request in flight
         self._parts: list[dict[str, Any]] = []
         self.closed = False
 
@@ -83,9 +84,9 @@ class ConcurrentUpload:
         """Abort: parts in flight are waited for (their errors ignored), the upload is aborted."""
         self.closed = True
         self._buffer = bytearray()
-        for _, future in self._in_flight:
+        for future in self._in_flight:
             future.cancel()
-        for _, future in self._in_flight:
+        for future in self._in_flight:
             with contextlib.suppress(BaseException):  # aborting anyway
                 future.result()
         self._in_flight.clear()
@@ -110,14 +111,17 @@ class ConcurrentUpload:
             PartNumber=number,
             Body=part,
         )
-        self._in_flight.append((number, asyncio.run_coroutine_threadsafe(coroutine, self._fs.loop)))
+        self._in_flight[asyncio.run_coroutine_threadsafe(coroutine, self._fs.loop)] = number
         self._wait(self._concurrency - 1)
 
     def _wait(self, keep: int) -> None:
-        """Wait until at most ``keep`` parts are in flight (oldest first); a failed part raises."""
+        """Wait until at most ``keep`` parts are in flight, taking whichever finish first; a failed
+        part raises."""
         while len(self._in_flight) > keep:
-            number, future = self._in_flight.popleft()
-            self._parts.append({"PartNumber": number, "ETag": future.result()["ETag"]})
+            done, _ = concurrent.futures.wait(self._in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                number = self._in_flight.pop(future)
+                self._parts.append({"PartNumber": number, "ETag": future.result()["ETag"]})
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)
