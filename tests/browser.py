@@ -17,11 +17,12 @@ import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("MLOPS_CHROMIUM", "/usr/bin/chromium"))
@@ -89,15 +90,34 @@ def login(page: Any, base_url: str, user: str, password: str) -> None:
     assert "_token" in cookies, f"no _token cookie after logging in as {user!r}: {cookies}"
 
 
+def click_to(page: Any, link: Any, arrived: Callable[[str], bool], attempts: int = 3) -> None:
+    """Click ``link`` until the page's URL satisfies ``arrived``. On a loaded 2-core machine a
+    click that lands while Airflow's React page re-renders can be lost (seen: the DAG page stayed
+    on its Overview tab after "Runs" was clicked); a person clicks again, and so does this."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for attempt in range(1, attempts + 1):
+        link.click()
+        try:
+            page.wait_for_url(lambda url: arrived(urlsplit(url).path), timeout=TIMEOUT_MS // attempts)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == attempts:
+                raise
+
+
 def open_run(page: Any, dag_id: str, run_id: str) -> None:
     """Home page -> Dags -> the DAG -> Runs -> the run, by clicks only."""
     from playwright.sync_api import expect
 
+    dag_path = f"/dags/{dag_id}"
     page.goto("/")
-    page.get_by_role("link", name="Dags", exact=True).first.click()
-    page.get_by_role("link", name=dag_id, exact=True).first.click()
-    page.get_by_role("link", name="Runs", exact=True).first.click()
-    page.get_by_role("link", name=run_id, exact=True).first.click()
+    click_to(page, page.get_by_role("link", name="Dags", exact=True).first, lambda p: p.endswith("/dags"))
+    click_to(page, page.get_by_role("link", name=dag_id, exact=True).first, lambda p: p.startswith(dag_path))
+    runs = f"{dag_path}/runs"
+    click_to(page, page.get_by_role("link", name="Runs", exact=True).first, lambda p: p.rstrip("/") == runs)
+    run_link = page.get_by_role("link", name=run_id, exact=True).first
+    click_to(page, run_link, lambda p: p.startswith(f"{runs}/") and len(p) > len(runs) + 1)
     expect(page.get_by_role("heading", name=run_id)).to_be_visible()
 
 
