@@ -811,3 +811,21 @@ def test_the_content_hash_of_a_large_artifact_says_what_it_is_of() -> None:
     assert "content hash" in large and "SHA-256 of the BLAKE3 digests of its 1,048,576-byte chunks" in large
     small = str(artifact({**view, "chunk_bytes": None}, details=True))
     assert "SHA-256 of its bytes" in small and "BLAKE3" not in small
+
+
+def test_top_values_counted_on_a_sample_say_so() -> None:
+    """A large categorical column's top values are counted on a sample: their counts add up to the
+    sample, not the table, and the preview table must say so (as it does for text columns)."""
+    import pandas as pd
+
+    from airflow_mlops_provider.artifacts import previews
+    from airflow_mlops_provider.ui.render import environment
+
+    frame = pd.DataFrame({"grade": pd.Categorical(["a", "b"] * 60_000), "name": ["x", "y"] * 60_000})
+    preview = previews.table_preview(frame)
+    html = str(environment().get_template("macros.html").module.preview(preview))
+    (a, b) = preview["stats"]["grade"]["top"]
+    assert a[1] + b[1] == 100_000  # a sample's counts
+    shown = f'a ({a[1]}), b ({b[1]}) <span class="muted">· counted in a sample of 100,000 rows'
+    assert shown in html
+    assert "2 distinct in a sample of 100,000 rows" in html  # the text column, as before
