@@ -37,7 +37,7 @@ def test_top_values_are_the_five_most_frequent_ties_in_order_of_appearance() -> 
 
 def test_large_columns_are_counted_on_a_sample_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     """Counting a million distinct strings costs more than writing them: above SAMPLE_ROWS rows the
-    top values, distinct counts and histogram counts come from an evenly spaced sample, recorded with
+    top values, distinct counts and histogram counts come from a stratified sample, recorded with
     the entry; nulls, min, max, mean and std still cover every row."""
     from airflow_mlops_provider.artifacts import previews
 
@@ -54,11 +54,12 @@ def test_large_columns_are_counted_on_a_sample_that_says_so(monkeypatch: pytest.
     stats = table_preview(frame)["stats"]
     # A categorical column: nulls over every row, its top values counted on the sample.
     assert stats["grade"]["nulls"] == 250 and stats["grade"]["sampled_rows"] == 100
-    sample = frame["grade"].iloc[np.linspace(0, n - 1, 100).astype(int)]
+    sample = frame["grade"].iloc[previews._sample_positions(n, 100)]
     expected = sample.value_counts(dropna=True)
     assert stats["grade"]["top"] == [[label, int(expected[label])] for label in expected.index]
     assert stats["id"]["sampled_rows"] == 100 and stats["id"]["distinct"] == 100
-    assert stats["id"]["top"][0] == ["id-0", 1] and stats["id"]["top"][1] == ["id-10", 1]  # evenly spaced
+    top = [int(name.removeprefix("id-")) for name, count in stats["id"]["top"] if count == 1]
+    assert [i // 10 for i in top] == [0, 1, 2, 3, 4]  # one row from each tenth-of-a-stratum, in order
     assert stats["kind"]["nulls"] == 100  # every row
     assert stats["x"]["max"] == n - 1 and stats["x"]["mean"] == (n - 1) / 2  # every row
     histogram = stats["x"]["histogram"]  # over the whole range, counting the sample's rows
@@ -66,6 +67,28 @@ def test_large_columns_are_counted_on_a_sample_that_says_so(monkeypatch: pytest.
     assert stats["x"]["sampled_rows"] == 100
     small = table_preview(frame.head(100))["stats"]
     assert "sampled_rows" not in small["id"] and small["id"]["distinct"] == 100
+
+
+def test_a_sample_does_not_alias_with_periodic_rows() -> None:
+    """Evenly spaced rows of periodic data are all alike: 1.2M hourly readings sampled every 12th
+    row see two hours of the day, an alternating column reads 60/40. One row drawn in each stratum
+    keeps the sample's shares near the table's, and the same table always gets the same preview."""
+    from airflow_mlops_provider.artifacts.previews import SAMPLE_ROWS
+
+    n = 1_200_000
+    hours = np.arange(n) % 24
+    frame = pd.DataFrame(
+        {"hour": hours.astype("float64"), "side": pd.Categorical(np.where(np.arange(n) % 2, "b", "a"))}
+    )
+    preview = table_preview(frame)
+    side = dict(preview["stats"]["side"]["top"])
+    assert abs(side["a"] - SAMPLE_ROWS / 2) < SAMPLE_ROWS * 0.01, side
+    counts = preview["stats"]["hour"]["histogram"]["counts"]  # 10 bins over 0-23: 2 or 3 hours each
+    edges = preview["stats"]["hour"]["histogram"]["edges"]
+    for count, low, high in zip(counts, edges, edges[1:], strict=False):
+        hours_in_bin = sum(1 for h in range(24) if low <= h < high or (h == 23 and high == 23))
+        assert abs(count - SAMPLE_ROWS * hours_in_bin / 24) < SAMPLE_ROWS * 0.01, (counts, edges)
+    assert table_preview(frame)["stats"] == preview["stats"]
 
 
 def test_numeric_columns_get_a_histogram_of_their_finite_values() -> None:
