@@ -258,17 +258,18 @@ def _column_stats(series: Any) -> dict[str, Any]:
 
 def _mean_and_std(finite: Any, total: float) -> dict[str, float | None]:
     """The mean and standard deviation of finite float64 values whose sum is ``total`` (summed
-    once), the squared deviations summed by BLAS: 60% of ``std()``'s time, agreeing to the last
-    digit or two."""
-    import numpy as np
+    once). The variance is Arrow's one pass over blocks merged pairwise: numpy's two-pass ``std()``
+    to the last bit on the data tried (offsets of 1e9, spreads of 1e-300), without the deviations'
+    copy whose page faults made it 5 times slower."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     mean = total / finite.size
     if not math.isfinite(mean):  # the sum overflowed
         return {"mean": None, "std": None}
-    with np.errstate(over="ignore", invalid="ignore"):
-        deviations = np.subtract(finite, mean)
-        variance = float(np.dot(deviations, deviations)) / finite.size
-    return {"mean": _number(mean), "std": _number(math.sqrt(variance))}
+    variance = pc.variance(pa.array(finite), ddof=0).as_py()  # a view of the values, no copy
+    std = None if variance is None or not math.isfinite(variance) else math.sqrt(variance)
+    return {"mean": _number(mean), "std": _number(std)}
 
 
 def array_preview(array: Any) -> dict[str, Any]:

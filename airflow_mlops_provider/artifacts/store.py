@@ -110,7 +110,7 @@ class _HashLane:
 
     def __init__(self, update: Callable[[memoryview], Any]) -> None:
         self._update = update
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)  # bounds what is held
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)  # bounds what is held
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mlops-hash", daemon=True)
         self._thread.start()
@@ -123,7 +123,7 @@ class _HashLane:
                 except BaseException as err:  # re-raised by finish()
                     self._error = err
 
-    def put(self, item: bytes) -> None:
+    def put(self, item: Any) -> None:
         self._queue.put(item)
 
     def finish(self) -> None:
@@ -131,6 +131,16 @@ class _HashLane:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _immutable(data: Any) -> bool:
+    """Whether the bytes of ``data`` cannot change after ``write`` returns: ``bytes``, and the
+    immutable buffers pyarrow's writers hand over (Arrow IPC's compressed column buffers, 60 MB of
+    a 1M-row frame not copied). The hash lane's reference keeps such a buffer alive."""
+    kind = type(data)
+    if kind is bytes:
+        return True
+    return kind.__name__ == "Buffer" and kind.__module__ == "pyarrow.lib" and not data.is_mutable
 
 
 class HashingWriter:
@@ -170,7 +180,7 @@ class HashingWriter:
             self._hasher.update(view)
         else:
             # A copy unless immutable: a writer may reuse its buffer once write() returns.
-            self._lane.put(data if type(data) is bytes else view.tobytes())
+            self._lane.put(data if _immutable(data) else view.tobytes())
         return view.nbytes
 
     def finish(self) -> None:
