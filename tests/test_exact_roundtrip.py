@@ -111,6 +111,23 @@ def assert_exact(original: Any, back: Any) -> None:
         assert_same_series(original.iloc[:, position], back.iloc[:, position])
 
 
+def assert_changeable_like(original: Any, back: Any) -> None:
+    """What can be assigned in place in the value written can be in the value read: pyarrow reads
+    columns as read-only views, and ``df.iloc[0, j] = x`` then raises "assignment destination is
+    read-only" in the task that reads them."""
+    if not isinstance(original, (pd.DataFrame, pd.Series)) or len(original) < 2:
+        return
+    frame = original if isinstance(original, pd.DataFrame) else original.to_frame()
+    back = back if isinstance(back, pd.DataFrame) else back.to_frame()
+    for position in range(frame.shape[1]):
+        trial = frame.copy()
+        try:
+            trial.iloc[0, position] = frame.iloc[1, position]
+        except Exception:  # pandas refuses this assignment in the original too (a list into a cell)
+            continue
+        back.iloc[0, position] = back.iloc[1, position]
+
+
 def _manager(
     tmp_path_factory: Any, allow_pickle: bool = True, table_format: str = "arrow"
 ) -> ArtifactManager:
@@ -123,7 +140,9 @@ def round_trip(tmp_path_factory: Any, value: Any) -> None:
     (as a table, in both table formats) or the write fails naming what a table cannot hold."""
     with_pickle = _manager(tmp_path_factory)
     row = with_pickle.dump(value, PRODUCER)
-    assert_exact(value, with_pickle.load(row))
+    back = with_pickle.load(row)
+    assert_exact(value, back)
+    assert_changeable_like(value, back)
     for table_format in TABLE_FORMATS:
         without = _manager(tmp_path_factory, allow_pickle=False, table_format=table_format)
         try:
@@ -134,7 +153,9 @@ def round_trip(tmp_path_factory: Any, value: Any) -> None:
             assert "column" in message or "index" in message or "series" in message, message
             continue
         assert row["format"] == table_format
-        assert_exact(value, without.load(row))
+        back = without.load(row)
+        assert_exact(value, back)
+        assert_changeable_like(value, back)
 
 
 # -- strategies -------------------------------------------------------------------------------------
@@ -371,6 +392,55 @@ def test_object_columns_of_one_type_stay_tables(tmp_path_factory: Any, table_for
     assert_exact(frame, manager.load(row))
     ref = manager.load_lazy(row)
     assert_exact(frame[["nan", "b"]], ref.load(columns=["nan", "b"]))
+
+
+@pytest.mark.parametrize("table_format", TABLE_FORMATS)
+@pytest.mark.parametrize(
+    ("rows", "parts"),
+    [(5, "one"), (200_000, "one"), (200_000, "several")],
+    ids=["uncompressed", "compressed", "several-batches"],
+)
+def test_a_frame_read_back_can_be_changed_in_place(
+    tmp_path_factory: Any, monkeypatch: pytest.MonkeyPatch, table_format: str, rows: int, parts: str
+) -> None:
+    """Every kind of column of a frame read back (whole, by columns, as a series, batch by batch)
+    takes ``iloc`` / ``loc`` assignments as the frame written did, and changing it changes neither
+    the artifact nor another read of it."""
+    from airflow_mlops_provider.artifacts.serializers import table_formats
+
+    if parts == "several":  # record batches / row groups of 1,024 rows
+        monkeypatch.setattr(table_formats, "_ARROW_BATCH_BYTES", 1)
+        monkeypatch.setattr(table_formats, "_PARQUET_GROUP_BYTES", 1)
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "float": rng.standard_normal(rows),
+            "int": rng.integers(0, 100, rows),
+            "bool": rng.random(rows) > 0.5,
+            "category": pd.Categorical(rng.choice(["a", "b", "c"], rows)),
+            "naive": pd.date_range("2024-01-01", periods=rows, freq="s"),
+            "aware": pd.date_range("2024-01-01", periods=rows, freq="s", tz="Europe/Paris"),
+            "delta": pd.to_timedelta(rng.integers(0, 1000, rows), unit="s"),
+            "nullable": pd.array(rng.integers(0, 9, rows), dtype="Int64"),
+            "text": pd.Series(rng.choice(["x", "y"], rows), dtype="str"),
+        },
+        index=pd.RangeIndex(rows, name="row"),
+    )
+    manager = _manager(tmp_path_factory, allow_pickle=False, table_format=table_format)
+    row = manager.dump(frame, PRODUCER)
+    reads = {
+        "whole": manager.load(row),
+        "columns": manager.load_lazy(row).load(columns=["float", "category", "aware"]),
+        "series": manager.load(manager.dump(frame["float"], PRODUCER)).to_frame(),
+        "batch": next(manager.load_lazy(row).iter_pandas(batch_size=rows)),
+    }
+    for how, back in reads.items():
+        for position, name in enumerate(back.columns):
+            back.iloc[0, position] = back.iloc[1, position]
+            assert back.iloc[0, position] == back.iloc[1, position], (how, name)
+        back.loc[back.index[-1], "float"] = 42.0
+        assert back["float"].iloc[-1] == 42.0, how
+    assert_exact(frame, manager.load(row))
 
 
 def test_datetime_index_keeps_freq_and_zoneinfo(tmp_path_factory: Any) -> None:

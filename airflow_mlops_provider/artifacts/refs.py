@@ -155,8 +155,10 @@ class ArtifactRef(Generic[T]):
 
     def iter_pandas(self, batch_size: int = 65_536, columns: Sequence[str] | None = None) -> Iterator[Any]:
         """Like :meth:`iter_batches`, as pandas DataFrames."""
+        from airflow_mlops_provider.artifacts.serializers.tabular import arrow_to_pandas
+
         for batch in self.iter_batches(batch_size=batch_size, columns=columns):
-            yield batch.to_pandas()
+            yield arrow_to_pandas(batch)
 
     def open(self) -> BinaryIO:
         """The raw bytes as a seekable stream (ranged reads on object stores); not hash-checked."""

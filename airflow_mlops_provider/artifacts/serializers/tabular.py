@@ -192,8 +192,7 @@ class PandasDataFrameSerializer(_ArrowTableFamily):
     def from_arrow(self, table: pa.Table, reference: Reference) -> Any:
         metadata = table.schema.metadata or {}
         raw_categories = metadata.get(_EMPTY_CATEGORIES_KEY)
-        # Free each Arrow column as soon as it is converted: peak memory stays near one copy.
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        frame = arrow_to_pandas(table)
         del table
         if raw_categories:
             frame = _restore_categories(frame, raw_categories)
@@ -230,7 +229,8 @@ class PandasSeriesSerializer(PandasDataFrameSerializer):
 
         metadata = table.schema.metadata or {}
         raw_name = metadata.get(_SERIES_NAME_KEY, b"null")
-        frame = table.to_pandas()
+        frame = arrow_to_pandas(table)
+        del table
         if _EXACT_KEY in metadata:
             frame = _restore_exact(frame, json.loads(metadata[_EXACT_KEY]))
         series = frame.iloc[:, 0]
@@ -307,6 +307,23 @@ class ArrowStreamSerializer(_ArrowTableFamily):
 
     def preview(self, value: Any, details: dict[str, Any]) -> dict[str, Any] | None:
         return None  # write() consumed the stream; read_preview() reads the stored table back
+
+
+def arrow_to_pandas(data: pa.Table | pa.RecordBatch) -> Any:
+    """A pandas DataFrame of Arrow data that can be changed in place, as the frame written could.
+
+    pyarrow turns a column of one chunk (a table of one record batch or row group, a batch) into a
+    read-only view of Arrow memory when it is numeric, datetime or categorical, and pandas refuses
+    to assign into it ("assignment destination is read-only"): a frame read back must not break
+    ``df.loc[mask, col] = value`` in the task that reads it. Such frames are copied once; columns of
+    several chunks are concatenated into new arrays, which are the frame's own already. Each Arrow
+    column is freed as soon as it is converted.
+    """
+    import pyarrow as pa
+
+    views = isinstance(data, pa.RecordBatch) or any(column.num_chunks == 1 for column in data.columns)
+    frame = data.to_pandas(split_blocks=True, self_destruct=True)
+    return frame.copy(deep=True) if views else frame
 
 
 def _nested_dictionary(arrow_type: Any) -> bool:
