@@ -88,6 +88,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "lz4",
                         "default": "zstd",
                     },
+                    "arrow_compression_level": {
+                        "description": (
+                            "zstd level of Arrow IPC buffers. -1 (zstd's fast range) writes and reads "
+                            "about a third faster than level 1 and stores what does not compress as "
+                            "it is, for a few percent more bytes; 1 to 22 make smaller files, slower."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "3",
+                        "default": "-1",
+                    },
                     "parquet_compression": {
                         "description": "Parquet codec for tables (zstd, snappy, lz4, gzip, none).",
                         "version_added": "0.1.0",

@@ -233,6 +233,31 @@ def test_every_option_change_reaches_the_configured_manager(monkeypatch) -> None
             assert f"AIRFLOW__MLOPS__{option.upper()}{suffix}" in config._WATCHED
 
 
+def test_arrow_compression_level_trades_bytes_for_speed_and_a_wrong_one_fails_clearly(
+    manager, producer, monkeypatch
+) -> None:
+    """Tables are written at zstd's fast level -1 unless ``[mlops] arrow_compression_level`` asks
+    for a smaller file; either comes back exactly, and a level zstd does not have is refused with
+    the option's name and the levels it takes."""
+    assert ArtifactSettings.from_airflow_config().arrow_compression_level == -1
+    frame = pd.DataFrame({f"c{i}": np.arange(300_000) % (100 + i) for i in range(4)})  # compressible
+    managers = {level: _with(manager, arrow_compression_level=level) for level in (1, 9)} | {-1: manager}
+    rows = {level: m.dump(frame, producer) for level, m in managers.items()}
+    sizes = {level: Reference.from_row(row).size_bytes for level, row in rows.items()}
+    assert sizes[9] < sizes[1] < sizes[-1], sizes
+    for level, m in managers.items():
+        pd.testing.assert_frame_equal(m.load(rows[level]), frame)
+    for bad in ("0", "23", "fast", "-200000"):
+        monkeypatch.setenv("AIRFLOW__MLOPS__ARROW_COMPRESSION_LEVEL", bad)
+        with pytest.raises(
+            ValueError, match=rf"arrow_compression_level = '{bad}' is not a zstd level"
+        ) as caught:
+            ArtifactSettings.from_airflow_config()
+        assert "AIRFLOW__MLOPS__ARROW_COMPRESSION_LEVEL" in str(caught.value)
+    monkeypatch.setenv("AIRFLOW__MLOPS__ARROW_COMPRESSION_LEVEL", "3")
+    assert ArtifactSettings.from_airflow_config().arrow_compression_level == 3
+
+
 def test_strings_with_nul_never_go_inline(manager, producer) -> None:
     row = manager.dump("a\x00b", producer)  # PostgreSQL JSONB cannot hold NUL
     assert row["__mlops__"] == "artifact"

@@ -139,11 +139,15 @@ class ArrowIpcFormat(TableFormat):
 
     @staticmethod
     def _options(settings: ArtifactSettings, threads: bool = True, compress: bool = True) -> Any:
+        import pyarrow as pa
         import pyarrow.ipc as ipc
 
         codec = settings.arrow_compression
+        compression: Any = None if codec == "none" or not compress else codec
+        if compression == "zstd":
+            compression = pa.Codec("zstd", compression_level=settings.arrow_compression_level)
         return ipc.IpcWriteOptions(
-            compression=None if codec == "none" or not compress else codec,
+            compression=compression,
             use_threads=threads,
             emit_dictionary_deltas=True,
         )
