@@ -17,6 +17,7 @@ import hashlib
 import os
 import posixpath
 import queue
+import sys
 import threading
 import uuid
 from dataclasses import dataclass
@@ -137,10 +138,10 @@ def _immutable(data: Any) -> bool:
     """Whether the bytes of ``data`` cannot change after ``write`` returns: ``bytes``, and the
     immutable buffers pyarrow's writers hand over (Arrow IPC's compressed column buffers, 60 MB of
     a 1M-row frame not copied). The hash lane's reference keeps such a buffer alive."""
-    kind = type(data)
-    if kind is bytes:
+    if type(data) is bytes:
         return True
-    return kind.__name__ == "Buffer" and kind.__module__ == "pyarrow.lib" and not data.is_mutable
+    pyarrow = sys.modules.get("pyarrow")  # not imported: data cannot be one of its buffers
+    return pyarrow is not None and type(data) is pyarrow.Buffer and not data.is_mutable
 
 
 class HashingWriter:
