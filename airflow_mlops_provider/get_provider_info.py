@@ -91,8 +91,8 @@ def get_provider_info() -> dict[str, Any]:
                     "arrow_compression_level": {
                         "description": (
                             "zstd level of Arrow IPC buffers. -1 (zstd's fast range) writes and reads "
-                            "about a third faster than level 1 and stores what does not compress as "
-                            "it is, for a few percent more bytes; 1 to 22 make smaller files, slower."
+                            "a quarter to a half faster than level 1 and stores what does not compress "
+                            "as it is, for 4-25% more bytes; 1 to 22 make smaller files, slower."
                         ),
                         "version_added": "0.1.0",
                         "type": "integer",

@@ -38,8 +38,8 @@ class ArtifactSettings:
         file, the fastest round trip) or ``parquet`` (for teams that read the store with other tools).
         Artifacts keep the format they were written in: changing it never breaks a read.
     :param arrow_compression: Arrow IPC buffer codec (``zstd``, ``lz4`` or ``none``).
-    :param arrow_compression_level: the zstd level of Arrow IPC buffers (-1 by default: writes and
-        reads faster for a few percent more bytes; 1 to 22 make smaller files more slowly).
+    :param arrow_compression_level: the zstd level of Arrow IPC buffers (-1 by default: faster
+        writes and reads for 4-25% more bytes than level 1; 1 to 22 make smaller files more slowly).
     :param parquet_compression: Parquet codec for tables.
     :param deduplicate: store identical bytes once, content-addressed under ``<root>/_cas/``.
     :param retention_days: age in days past which ``airflow mlops gc`` reports artifacts that XCom
