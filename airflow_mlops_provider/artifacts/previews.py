@@ -268,8 +268,7 @@ def _mean_and_std(finite: Any, total: float) -> dict[str, float | None]:
     if not math.isfinite(mean):  # the sum overflowed
         return {"mean": None, "std": None}
     variance = pc.variance(pa.array(finite), ddof=0).as_py()  # a view of the values, no copy
-    std = None if variance is None or not math.isfinite(variance) else math.sqrt(variance)
-    return {"mean": _number(mean), "std": _number(std)}
+    return {"mean": _number(mean), "std": _number(math.sqrt(variance))}  # an overflow: inf, None
 
 
 def array_preview(array: Any) -> dict[str, Any]:
