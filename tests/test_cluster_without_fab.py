@@ -156,6 +156,8 @@ def test_no_fab_views_without_the_fab_provider_even_with_flask_appbuilder(
 
 
 def test_rest_triggered_run_succeeds(cluster: AirflowCluster, run_id: str) -> None:
+    """The run succeeds, including ``add_yield_class``, which assigns into the DataFrame it received
+    (a read-only column failed it before frames were read back as the task's own)."""
     run = cluster.run(DAG_ID, run_id)
     assert run["state"] == "success" and run["logical_date"] is None, run
     states = {t["task_id"]: t["state"] for t in cluster.task_instances(DAG_ID, run_id)}
