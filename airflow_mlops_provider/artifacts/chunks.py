@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Executor
 
+    import pyarrow as pa
+
 #: Sidecar suffix of the digests (``<n>.chunks.sha256``).
 SIDECAR = "chunks.sha256"
 CHUNK_BYTES = 1 << 20
@@ -125,7 +127,11 @@ def content_hasher(chunk_bytes: int | None) -> Any:
 
 
 def content_sha256(
-    data: bytes | memoryview, chunk_bytes: int | None, pool: Executor | None = None, *, inline: bool = True
+    data: bytes | memoryview | pa.Buffer,
+    chunk_bytes: int | None,
+    pool: Executor | None = None,
+    *,
+    inline: bool = True,
 ) -> Callable[[], str]:
     """The content hash of a whole object in memory, as a function that waits for it.
 

@@ -51,6 +51,8 @@ from airflow_mlops_provider.version import __version__
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import pyarrow as pa
+
     from airflow_mlops_provider.artifacts.serializers import SerializerRegistry
 
 log = logging.getLogger(__name__)
@@ -181,7 +183,7 @@ class ArtifactManager:
         with self.reading(reference):
             return self.store.open_read(reference.data_uri)
 
-    def fetch(self, reference: Reference) -> bytes:
+    def fetch(self, reference: Reference) -> bytes | pa.Buffer:
         """The verified bytes of an artifact."""
         data = self._fetch_unverified(reference)
         self.verify(reference, data)
@@ -198,11 +200,11 @@ class ArtifactManager:
                     references.append(Reference.from_row(ref_row))
         return self._prefetcher.start(references)
 
-    def _fetch_unverified(self, reference: Reference) -> bytes:
+    def _fetch_unverified(self, reference: Reference) -> bytes | pa.Buffer:
         data = self._prefetcher.take(reference)
         return self._get_bytes(reference) if data is None else data
 
-    def _get_bytes(self, reference: Reference) -> bytes:
+    def _get_bytes(self, reference: Reference) -> bytes | pa.Buffer:
         with self.reading(reference):
             return self.store.get_bytes(reference.data_uri, size=reference.size_bytes)
 
@@ -284,7 +286,7 @@ class ArtifactManager:
         )
 
     @staticmethod
-    def verify(reference: Reference, data: bytes, sha256: str | None = None) -> None:
+    def verify(reference: Reference, data: bytes | pa.Buffer, sha256: str | None = None) -> None:
         """Refuse bytes whose size or content hash (``sha256`` if already computed) differ from
         the record."""
         actual = sha256 or chunks.content_sha256(data, reference.chunk_bytes, _helpers())()

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    import pyarrow as pa
+
     from airflow_mlops_provider.artifacts.manifest import Reference
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,9 @@ class Prefetcher:
     :param fetch: reads a reference's bytes from the store (unverified).
     """
 
-    def __init__(self, fetch: Callable[[Reference], bytes]) -> None:
+    def __init__(self, fetch: Callable[[Reference], bytes | pa.Buffer]) -> None:
         self._fetch = fetch
-        self._pending: OrderedDict[tuple[str, str], tuple[Future[bytes], int]] = OrderedDict()
+        self._pending: OrderedDict[tuple[str, str], tuple[Future[bytes | pa.Buffer], int]] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -61,7 +63,7 @@ class Prefetcher:
                 started += 1
         return started
 
-    def take(self, reference: Reference) -> bytes | None:
+    def take(self, reference: Reference) -> bytes | pa.Buffer | None:
         """The prefetched bytes of ``reference`` (waiting for them), or ``None``: not prefetched, or
         the prefetch failed (the caller's own read then raises the error it must)."""
         with self._lock:

@@ -36,6 +36,7 @@ from airflow_mlops_provider.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    import pyarrow as pa
     from fsspec import AbstractFileSystem
 
     from airflow_mlops_provider.artifacts.manifest import Producer
@@ -132,6 +133,10 @@ class _HashLane:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+#: Local reads from this size on go into pyarrow's memory pool (see :meth:`ArtifactStore.get_bytes`).
+_POOLED_READ_FROM = 1 << 20
 
 
 def _immutable(data: Any) -> bool:
@@ -630,19 +635,28 @@ class ArtifactStore:
                 with self._errors("write", url):
                     raise outcome
 
-    def get_bytes(self, url: str, size: int | None = None) -> bytes:
-        """The whole object, in one request unless it is large.
+    def get_bytes(self, url: str, size: int | None = None) -> bytes | pa.Buffer:
+        """The whole object, in one request unless it is large: ``bytes``, or for a large local
+        object an immutable pyarrow buffer (both support ``len`` and ``memoryview``).
 
         Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
         download in ranges, which only pays off for large objects; a read "from byte 0" skips that
         for manifests, previews and data objects known (``size``) to be small. A large object is read
         in ranges sized by :func:`_read_ranges`.
+
+        A large local object is read into pyarrow's memory pool when pyarrow is loaded (it is with
+        pandas): the pool reuses pages earlier reads freed, where a new ``bytes`` faults every page
+        in afresh, which took three times as long as the copy itself (47 against 15 ms for 66 MB).
         """
         from airflow_mlops_provider.artifacts.uploads import PART_BYTES
 
         path = self.fs_path(url)
         with self._errors("read", url):
             if self.is_local:
+                pyarrow = sys.modules.get("pyarrow")
+                if pyarrow is not None and size is not None and size >= _POOLED_READ_FROM:
+                    with pyarrow.OSFile(path) as source:
+                        return source.read_buffer()
                 return self.fs.cat_file(path)
             if size is not None and size > PART_BYTES:
                 if self.has_multipart_uploads:

@@ -312,18 +312,25 @@ class ArrowStreamSerializer(_ArrowTableFamily):
 def arrow_to_pandas(data: pa.Table | pa.RecordBatch) -> Any:
     """A pandas DataFrame of Arrow data that can be changed in place, as the frame written could.
 
-    pyarrow turns a column of one chunk (a table of one record batch or row group, a batch) into a
-    read-only view of Arrow memory when it is numeric, datetime or categorical, and pandas refuses
-    to assign into it ("assignment destination is read-only"): a frame read back must not break
-    ``df.loc[mask, col] = value`` in the task that reads it. Such frames are copied once; columns of
-    several chunks are concatenated into new arrays, which are the frame's own already. Each Arrow
-    column is freed as soon as it is converted.
+    With ``split_blocks``, pyarrow turns a column of one chunk (a table of one record batch or row
+    group, a batch) into a read-only view of Arrow memory when it is numeric, datetime or
+    categorical, and pandas refuses to assign into it ("assignment destination is read-only"): a
+    frame read back must not break ``df.loc[mask, col] = value`` in the task that reads it. So such
+    data is converted with consolidation, which copies those columns into the frame's own blocks in
+    one pass; only categorical codes stay views and are copied after. Columns of several chunks are
+    concatenated into new arrays, which are the frame's own already: they are converted column by
+    column, each Arrow column freed as soon as it is converted.
     """
+    import pandas as pd
     import pyarrow as pa
 
-    views = isinstance(data, pa.RecordBatch) or any(column.num_chunks == 1 for column in data.columns)
-    frame = data.to_pandas(split_blocks=True, self_destruct=True)
-    return frame.copy(deep=True) if views else frame
+    if not isinstance(data, pa.RecordBatch) and all(column.num_chunks != 1 for column in data.columns):
+        return data.to_pandas(split_blocks=True, self_destruct=True)
+    frame = data.to_pandas()
+    for position, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame.isetitem(position, frame.iloc[:, position].copy())
+    return frame
 
 
 def _nested_dictionary(arrow_type: Any) -> bool:
