@@ -19,8 +19,10 @@ Parts:
   zstd at the provider's default level, threads; read memory-mapped), ``pyarrow-ipc-level1`` (the
   same at pyarrow's default zstd level 1) and ``pyarrow-parquet`` (zstd). Local folder store. Each repeat
   runs every contender once, in an order rotated per repeat; the first repeat checks the frame comes
-  back equal. Reported: min and median of write, read and round trip, stored bytes, and the ratios
-  the performance issue sets targets on.
+  back equal. Reported: min and median of write, read and round trip, stored bytes, the ratios
+  the performance issue sets targets on, and the CPU time of the process (all threads) for the
+  provider and the raw IPC floor: spread over every core, it bounds how close to the floor the
+  provider's round trip can get on this machine.
 * ``small``: the backend's own share for a 1k-row frame (``serialize_value`` + ``deserialize_value``
   of each XCom backend, the default ``BaseXCom`` included), median per call over interleaved blocks.
 * ``fresh``: the first push of a 200-row frame in a fresh Python process (what each Airflow task
@@ -238,6 +240,13 @@ def _timed(func: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def _timed_with_cpu(func: Any) -> tuple[float, float, Any]:
+    """Wall time, CPU time of the whole process (all its threads) and the result."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = func()
+    return time.perf_counter() - start, time.process_time() - cpu, result
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values)}
 
@@ -258,7 +267,7 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for frame_name, df in frames.items():
         samples: dict[str, dict[str, list[float]]] = {
-            n: {"write": [], "read": [], "rt": []} for n in contenders
+            n: {"write": [], "read": [], "rt": [], "cpu_write": [], "cpu_read": []} for n in contenders
         }
         info: dict[str, dict[str, Any]] = {n: {} for n in contenders}
         order = list(contenders)
@@ -267,14 +276,17 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
             for name in order:
                 contender = contenders[name]
                 gc.collect()
-                write_s, handle = _timed(lambda c=contender, d=df, n=repeat: c.write(d, n))
-                read_s, back = _timed(lambda c=contender, h=handle: c.read(h))
+                write = lambda c=contender, d=df, n=repeat: c.write(d, n)  # noqa: E731
+                write_s, write_cpu, handle = _timed_with_cpu(write)
+                read_s, read_cpu, back = _timed_with_cpu(lambda c=contender, h=handle: c.read(h))
                 if repeat == 0:
                     info[name] = {"equal": _equal(df, back), "bytes": contender.stored_bytes(handle)}
                 else:
                     samples[name]["write"].append(write_s)
                     samples[name]["read"].append(read_s)
                     samples[name]["rt"].append(write_s + read_s)
+                    samples[name]["cpu_write"].append(write_cpu)
+                    samples[name]["cpu_read"].append(read_cpu)
                 del back
                 contender.delete(handle)
             print(f"[bench] large {frame_name}: repeat {repeat}/{repeats}", file=sys.stderr, flush=True)
@@ -284,6 +296,8 @@ def bench_large(workdir: Path, rows: int, repeats: int) -> dict[str, Any]:
                 "read": _summary(s["read"]),
                 "round_trip": _summary(s["rt"]),
                 "round_trips": s["rt"],
+                "cpu_write": _summary(s["cpu_write"]),
+                "cpu_read": _summary(s["cpu_read"]),
                 **info[name],
             }
             for name, s in samples.items()
@@ -418,6 +432,24 @@ def render(report: dict[str, Any]) -> str:
                 lines.append(
                     f"| {frame} | {ours} bytes / common-io bytes | "
                     f"{rows[ours]['bytes'] / rows['common-io']['bytes']:.2f} | |"
+                )
+        cores = os.cpu_count() or 1
+        lines += [
+            "",
+            f"CPU time of the process (all threads), medians; the CPU-bound limit is the round trip's CPU "
+            f"spread over all {cores} cores, against the raw floor's median round trip:",
+            "",
+            "| frame | contender | write CPU s | read CPU s | round trip CPU s | CPU-bound limit / floor |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for frame, rows in large.items():
+            for name in ("mlops-arrow", "pyarrow-ipc"):
+                r = rows[name]
+                cpu = r["cpu_write"]["median"] + r["cpu_read"]["median"]
+                limit = cpu / cores / rows["pyarrow-ipc"]["round_trip"]["median"]
+                lines.append(
+                    f"| {frame} | {name} | {r['cpu_write']['median']:.3f} | {r['cpu_read']['median']:.3f} | "
+                    f"{cpu:.3f} | {limit:.2f}x |"
                 )
     small = report.get("small")
     if small:

@@ -397,8 +397,8 @@ def test_object_columns_of_one_type_stay_tables(tmp_path_factory: Any, table_for
 @pytest.mark.parametrize("table_format", TABLE_FORMATS)
 @pytest.mark.parametrize(
     ("rows", "parts"),
-    [(5, "one"), (200_000, "one"), (200_000, "several")],
-    ids=["uncompressed", "compressed", "several-batches"],
+    [(5, "one"), (200_000, "one"), (200_000, "one-large"), (200_000, "several")],
+    ids=["uncompressed", "compressed", "consolidated", "several-batches"],
 )
 def test_a_frame_read_back_can_be_changed_in_place(
     tmp_path_factory: Any, monkeypatch: pytest.MonkeyPatch, table_format: str, rows: int, parts: str
@@ -406,11 +406,13 @@ def test_a_frame_read_back_can_be_changed_in_place(
     """Every kind of column of a frame read back (whole, by columns, as a series, batch by batch)
     takes ``iloc`` / ``loc`` assignments as the frame written did, and changing it changes neither
     the artifact nor another read of it."""
-    from airflow_mlops_provider.artifacts.serializers import table_formats
+    from airflow_mlops_provider.artifacts.serializers import table_formats, tabular
 
     if parts == "several":  # record batches / row groups of 1,024 rows
         monkeypatch.setattr(table_formats, "_ARROW_BATCH_BYTES", 1)
         monkeypatch.setattr(table_formats, "_PARQUET_GROUP_BYTES", 1)
+    if parts == "one-large":  # converted as tables of tens of MB are
+        monkeypatch.setattr(tabular, "_CONSOLIDATE_FROM", 1)
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
         {

@@ -125,9 +125,9 @@ def test_histograms_count_exactly_as_numpy_does(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_numeric_statistics_are_numpys_over_the_finite_values(seed: int) -> None:
-    """min, max and mean are numpy's to the bit and std to within rounding, over the finite values
-    only, whatever the mix of NaN, infinities, magnitudes and integer or nullable dtypes; a sum that
-    overflows leaves mean and std out instead of showing infinity."""
+    """min, max, mean and std are numpy's to the bit, over the finite values only, whatever the mix
+    of NaN, infinities, magnitudes and integer or nullable dtypes; a sum that overflows leaves mean
+    and std out instead of showing infinity."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 3000))
     values = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 12) + rng.choice([0.0, 1e6, -3.5])
@@ -150,10 +150,28 @@ def test_numeric_statistics_are_numpys_over_the_finite_values(seed: int) -> None
             continue
         assert entry["min"] == finite.min() and entry["max"] == finite.max()
         assert entry["mean"] == finite.mean()
-        assert entry["std"] == pytest.approx(finite.std(), rel=1e-12, abs=1e-300)
+        assert entry["std"] == finite.std()
     ints = columns["ints"].to_numpy().astype("float64")
     assert stats["ints"]["mean"] == ints.mean()
-    assert stats["ints"]["std"] == pytest.approx(ints.std(), rel=1e-12)
+    assert stats["ints"]["std"] == ints.std()
+
+
+@pytest.mark.parametrize(("offset", "spread"), [(0.0, 1.0), (1e9, 1e-3), (-3.5, 1e160)])
+def test_the_std_of_a_long_column_is_numpys_within_rounding(offset: float, spread: float) -> None:
+    """Past one block of the variance's deviations, the blocks' sums add up to numpy's std within
+    rounding, even far from zero; a variance past float64's range leaves the std out (numpy: inf)."""
+    from airflow_mlops_provider.artifacts import previews
+
+    rng = np.random.default_rng(7)
+    values = offset + spread * rng.standard_normal(3 * previews._VARIANCE_BLOCK + 11)
+    entry = table_preview(pd.DataFrame({"x": values}))["stats"]["x"]
+    assert entry["mean"] == values.mean()
+    with np.errstate(over="ignore"):
+        expected = values.std()
+    if np.isinf(expected):
+        assert entry["std"] is None
+    else:
+        assert entry["std"] == pytest.approx(expected, rel=1e-13)
     overflow = table_preview(pd.DataFrame({"h": [1.7e308, 1.7e308, 1.0]}))["stats"]["h"]
     assert overflow["max"] == 1.7e308 and overflow["mean"] is None and overflow["std"] is None
 
