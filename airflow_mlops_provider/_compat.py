@@ -60,6 +60,20 @@ def supervisor_send(message: Any) -> Any:
     return comms.send(message)
 
 
+def requests_from_threads_allowed() -> bool:
+    """Whether another thread of this task process may send requests to the supervisor (resolve a
+    connection, say) while the task runs.
+
+    The Task SDK's channel serializes requests with a lock from 1.2 (Airflow 3.2). Airflow 3.1's has
+    none, nor has ``dag.test()``'s in-process channel, and outside a task there is no channel: there
+    two threads could read each other's answers.
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and getattr(comms, "_thread_lock", None) is not None
+
+
 def task_states(
     dag_id: str, task_id: str, map_index: int, run_ids: list[str] | None
 ) -> dict[str, str | None]:

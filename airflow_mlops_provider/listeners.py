@@ -26,13 +26,14 @@ class _TaskRuntimeListener:
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
+        from airflow_mlops_provider._compat import requests_from_threads_allowed
         from airflow_mlops_provider.artifacts.manager import ArtifactManager
 
         self.task_instance = task_instance
-        # The object store's client libraries load while the task runs, not at its first push; best
-        # effort: a broken configuration is reported by the first real use.
+        # The object store's client loads while the task runs, not at its first push; best effort: a
+        # broken configuration is reported by the first real use.
         with contextlib.suppress(Exception):
-            ArtifactManager.configured().store.warm_up()
+            ArtifactManager.configured().store.warm_up(connect=requests_from_threads_allowed())
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:

@@ -29,7 +29,8 @@ Parts:
   process pays once): Airflow's task runner (which imports the configured XCom backend) and pandas
   are imported and the frame built before the clock starts, as in a task process; then
   ``serialize_value`` runs. Measured at once, and after a task of one second (for the provider,
-  with the warm-up its listener starts when a task starts). Local folder and S3 (moto on 127.0.0.1).
+  with the warm-up its listener starts when a task starts: on Airflow 3.2+ it makes the S3 client
+  too, on 3.1 it only imports the libraries). Local folder and S3 (moto on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -345,16 +346,19 @@ import numpy as np
 import airflow.sdk.execution_time.task_runner  # every task process has it, with its XCom backend
 from airflow.sdk.execution_time.xcom import XCom as backend
 df = pd.DataFrame({"a": np.arange(200), "b": np.arange(200) * 0.5, "c": [f"s{i}" for i in range(200)]})
-if sys.argv[1] == "task":  # a task of one second: what runs between the task's start and its push
+if sys.argv[1] != "push":  # a task of one second: what runs between the task's start and its push
     if "mlops" in backend.__module__:  # what the provider's listener does when the task starts
         from airflow_mlops_provider.artifacts.manager import ArtifactManager
-        ArtifactManager.configured().store.warm_up()
+        # In a task process of Airflow 3.2+ it also makes the client: the Task SDK's channel then
+        # takes requests from other threads (3.1's does not).
+        ArtifactManager.configured().store.warm_up(connect=sys.argv[1] == "task")
     time.sleep(1.0)
 start = time.perf_counter()
 row = backend.serialize_value(df, key="return_value", task_id="t", dag_id="fresh", run_id="r", map_index=0)
 elapsed = time.perf_counter() - start
 print(json.dumps({"seconds": elapsed, "modules": len(sys.modules)}))
 """
+_FRESH_MODES = {"at once": "push", "after a 1 s task": "task", "after a 1 s task, Airflow 3.1": "task-3.1"}
 _BACKENDS = {
     "mlops": "airflow_mlops_provider.xcom.backend.ArtifactXComBackend",
     "common-io": "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
@@ -370,11 +374,12 @@ def bench_fresh(workdir: Path, endpoint: str | None, repeats: int) -> dict[str, 
             env["AIRFLOW__MLOPS__ARTIFACT_ROOT"] = f"s3://{BUCKET}/mlops"
             env["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH"] = f"s3://aws_default@{BUCKET}/common-io"
         cases = [(name, when) for name in FRESH for when in ("at once", "after a 1 s task")]
+        cases.append(("mlops", "after a 1 s task, Airflow 3.1"))
         samples: dict[tuple[str, str], list[dict[str, Any]]] = {case: [] for case in cases}
         for repeat in range(repeats + 1):
             for name, when in cases if repeat % 2 else reversed(cases):
                 proc = subprocess.run(
-                    [sys.executable, "-c", _FRESH, "task" if when != "at once" else "push"],
+                    [sys.executable, "-c", _FRESH, _FRESH_MODES[when]],
                     env={**env, "AIRFLOW__CORE__XCOM_BACKEND": _BACKENDS[name]},
                     capture_output=True,
                     text=True,

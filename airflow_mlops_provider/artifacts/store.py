@@ -234,15 +234,6 @@ def _read_ranges(size: int, connections: int, part_bytes: int) -> int:
 
 
 @functools.cache
-def _warm_up_s3() -> None:
-    def run() -> None:
-        with contextlib.suppress(Exception):
-            import airflow.providers.amazon.aws.fs.s3  # noqa: F401
-            import s3fs  # noqa: F401
-
-    threading.Thread(target=run, name="mlops-warm-up", daemon=True).start()
-
-
 def _without_expect_continue(fs: Any) -> None:
     """Send uploads without ``Expect: 100-continue``: aiohttp waits for the ``100 Continue`` with no
     timeout at all, so a PUT to an endpoint that accepts the connection and never answers would hang
@@ -300,15 +291,25 @@ class ArtifactStore:
             _without_expect_continue(fs)
             return fs
 
-    def warm_up(self) -> None:
-        """Import the remote store's client libraries on a background thread, once per process.
+    def warm_up(self, *, connect: bool = False) -> None:
+        """Import the remote store's client libraries on a background thread, once per process, and
+        with ``connect`` resolve the connection and make the client there too.
 
         A task process imports s3fs, aiobotocore and the amazon provider's filesystem (about half a
-        second) at its first store request; started when the task starts, that overlaps with the
-        task's own work. The connection itself is still resolved on first use, by the task's thread.
+        second) at its first store request, then makes a botocore session and an S3 client (about a
+        third of a second more); started when the task starts, that overlaps with the task's own
+        work. ``connect`` only where another thread may resolve connections (the caller knows).
         """
         if self.root.split("://", 1)[0] in S3_SCHEMES:
-            _warm_up_s3()
+            threading.Thread(target=self._warm_up, args=(connect,), name="mlops-warm-up", daemon=True).start()
+
+    def _warm_up(self, connect: bool) -> None:
+        with contextlib.suppress(Exception):  # a broken configuration is reported by the first real use
+            import airflow.providers.amazon.aws.fs.s3  # noqa: F401
+            import s3fs  # noqa: F401
+
+            if connect:
+                self.fs  # noqa: B018 (builds and caches the client)
 
     @cached_property
     def is_local(self) -> bool:
