@@ -88,3 +88,24 @@ def test_a_warm_up_that_fails_leaves_the_error_to_the_first_use(
         assert calls == ["mlops-warm-up", "MainThread"]
     finally:
         task_runtime._finished()
+
+
+def test_only_a_task_sdk_channel_with_a_lock_lets_other_threads_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Task SDK's own channel serializes requests from several threads from 1.2 (Airflow 3.2),
+    not in 1.1 (3.1); outside a task there is no channel at all."""
+    import socket
+    from importlib.metadata import version
+
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import CommsDecoder
+    from packaging.version import Version
+
+    from airflow_mlops_provider._compat import requests_from_threads_allowed
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", CommsDecoder(socket=ours), raising=False)
+        locked = Version(version("apache-airflow-task-sdk")) >= Version("1.2")
+        assert requests_from_threads_allowed() is locked
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", None, raising=False)
+    assert requests_from_threads_allowed() is False
