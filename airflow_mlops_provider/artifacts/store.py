@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import hashlib
 import os
 import posixpath
@@ -233,7 +232,6 @@ def _read_ranges(size: int, connections: int, part_bytes: int) -> int:
     return max(part_bytes, -(-size // (waves * connections)))
 
 
-@functools.cache
 def _without_expect_continue(fs: Any) -> None:
     """Send uploads without ``Expect: 100-continue``: aiohttp waits for the ``100 Continue`` with no
     timeout at all, so a PUT to an endpoint that accepts the connection and never answers would hang
@@ -254,6 +252,7 @@ class ArtifactStore:
         self.root = root.rstrip("/")
         self.conn_id = conn_id
         self.timeout = timeout
+        self._warm_up_started = False
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.root!r}, conn_id={self.conn_id!r})"
@@ -300,7 +299,8 @@ class ArtifactStore:
         third of a second more); started when the task starts, that overlaps with the task's own
         work. ``connect`` only where another thread may resolve connections (the caller knows).
         """
-        if self.root.split("://", 1)[0] in S3_SCHEMES:
+        if self.root.split("://", 1)[0] in S3_SCHEMES and not self._warm_up_started:
+            self._warm_up_started = True  # once per process: later tasks of dag.test() find it done
             threading.Thread(target=self._warm_up, args=(connect,), name="mlops-warm-up", daemon=True).start()
 
     def _warm_up(self, connect: bool) -> None:
@@ -638,7 +638,7 @@ class ArtifactStore:
 
     def get_bytes(self, url: str, size: int | None = None) -> bytes | pa.Buffer:
         """The whole object, in one request unless it is large: ``bytes``, or for a large local
-        object an immutable pyarrow buffer (both support ``len`` and ``memoryview``).
+        object a pyarrow buffer (both support ``len`` and ``memoryview``).
 
         Asked for the whole object, s3fs first looks its size up (a HEAD) to decide on a concurrent
         download in ranges, which only pays off for large objects; a read "from byte 0" skips that
